@@ -1,0 +1,41 @@
+# Two entry points: `make run` (main job) and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+OUT    ?= results
+
+.PHONY: run test test-all lint format setup clean help
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[all]'
+	@touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install fpeval[all]
+
+run: $(STAMP)  ## main job: context-length table and figure for the paper's schedules
+	$(BIN)/fpeval schedule context-length --out $(OUT)
+
+test: $(STAMP)  ## fast test suite (slow tests deselected)
+	$(BIN)/python -m pytest -m 'not slow' -q
+
+test-all: $(STAMP)  ## every test, slow ones included
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)  ## ruff lint + format check
+	$(BIN)/ruff check fpeval metrics tests
+	$(BIN)/ruff format --check fpeval metrics tests
+
+format: $(STAMP)  ## apply ruff formatting and safe fixes
+	$(BIN)/ruff check --fix fpeval metrics tests
+	$(BIN)/ruff format fpeval metrics tests
+
+clean:  ## remove the environment and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
