@@ -1,0 +1,281 @@
+"""Packed patch embedding: turn a section and its packed context into one token sequence.
+
+Generic over schedules: a k1 patch embed (Conv3d, kernel = stride = (1, p, p)) and one kN embed per
+kernel with kernel (N, N p, N p). Inputs are replicate-padded up to kernel multiples. Rotary tables
+are computed on the full k1 grid at each frame's time index, replicate-padded and average-pooled by
+(N, N, N) for kN tokens, as FramePack does. Token order is [tail | largest kernel ... k1 | section],
+which for the released model is diffusers' [k4 | k2 | clean k1 | noisy]; only the section tokens
+(the trailing slice) are read out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fpeval.schedule import KERNELS
+
+IndexLike = torch.Tensor | Sequence[int]
+
+
+def pad_to_multiple(x: torch.Tensor, kernel: tuple[int, int, int]) -> torch.Tensor:
+    """Replicate-pad the last three dims of a (B, C, T, H, W) tensor up to multiples of ``kernel``."""
+    t, h, w = x.shape[-3:]
+    kt, kh, kw = kernel
+    pads = (0, (-w) % kw, 0, (-h) % kh, 0, (-t) % kt)
+    if not any(pads):
+        return x
+    return F.pad(x, pads, mode="replicate")
+
+
+class RotaryTable:
+    """3-axis (t, y, x) rotary table in FramePack's layout: cos/sin of shape (D, T, h, w).
+
+    ``axes_dim`` splits the head dim over time, height and width; each axis uses frequencies
+    ``theta ** (-2i / dim)`` with every value repeated twice (interleaved real pairs).
+    """
+
+    def __init__(self, axes_dim: Sequence[int] = (16, 56, 56), theta: float = 256.0):
+        if len(axes_dim) != 3 or any(d <= 0 or d % 2 for d in axes_dim):
+            raise ValueError(f"axes_dim must be three positive even numbers (t, y, x), got {tuple(axes_dim)}")
+        self.axes_dim = tuple(int(d) for d in axes_dim)
+        self.theta = float(theta)
+
+    @property
+    def head_dim(self) -> int:
+        return sum(self.axes_dim)
+
+    def _axis(self, dim: int, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        inv = 1.0 / (self.theta ** (torch.arange(0, dim, 2, dtype=torch.float64, device=pos.device) / dim))
+        angles = pos.to(torch.float64)[:, None] * inv[None, :]
+        angles = angles.repeat_interleave(2, dim=1).to(torch.float32)
+        return angles.cos(), angles.sin()
+
+    def grid(self, frame_indices: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin of shape (D, T, height, width) for frames at ``frame_indices`` on a k1 token grid."""
+        device = frame_indices.device
+        gt, gy, gx = torch.meshgrid(
+            frame_indices.to(torch.float32),
+            torch.arange(height, dtype=torch.float32, device=device),
+            torch.arange(width, dtype=torch.float32, device=device),
+            indexing="ij",
+        )
+        cos, sin = [], []
+        for dim, pos in zip(self.axes_dim, (gt, gy, gx), strict=True):
+            c, s = self._axis(dim, pos.reshape(-1))
+            cos.append(c)
+            sin.append(s)
+        shape = (self.head_dim, len(frame_indices), height, width)
+        return torch.cat(cos, dim=1).T.reshape(shape), torch.cat(sin, dim=1).T.reshape(shape)
+
+
+def pool_rotary(table: torch.Tensor, kernel: int) -> torch.Tensor:
+    """Replicate-pad a (D, T, h, w) table to multiples of ``kernel`` and average-pool it by (k, k, k)."""
+    if kernel == 1:
+        return table
+    padded = pad_to_multiple(table[None], (kernel, kernel, kernel))
+    return F.avg_pool3d(padded, kernel, stride=kernel)[0]
+
+
+def _flat(table: torch.Tensor) -> torch.Tensor:
+    """(D, T, h, w) -> (T*h*w, D) in the same order as conv output flattening."""
+    return table.flatten(1).T
+
+
+@dataclass
+class ContextGroup:
+    """Clean context frames encoded at one kernel: latents (B, C, T, H, W) at RoPE time ``indices``."""
+
+    latents: torch.Tensor
+    indices: IndexLike
+    kernel: int = 1
+    role: str = "history"
+
+
+@dataclass
+class TailGroup:
+    """History frames beyond the schedule. ``ta``: one token per frame; ``tc``: all frames averaged
+    into one frame and encoded at ``kernel`` (default: the largest kernel of the embedder)."""
+
+    latents: torch.Tensor
+    indices: IndexLike
+    option: str = "ta"
+    kernel: int | None = None
+
+
+@dataclass
+class PackedTokens:
+    """Packed tokens (B, L, dim), rotary tables (L, head_dim) and where the section's tokens are."""
+
+    tokens: torch.Tensor
+    rope_cos: torch.Tensor
+    rope_sin: torch.Tensor
+    section: slice
+    section_grid: tuple[int, int, int]  # (T, h, w) of the section's token grid, for unpatchify
+    spans: list[tuple[str, int, slice]] = field(default_factory=list)  # (role, kernel, token slice)
+
+    @property
+    def num_tokens(self) -> int:
+        return self.tokens.shape[1]
+
+
+class PackedPatchEmbed(nn.Module):
+    """Patch embeddings for a noisy section plus context at kernels k1 ... k16."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        dim: int,
+        patch_size: int = 2,
+        kernels: Sequence[int] = (1, 2, 4),
+        separate_section_proj: bool = True,
+        rope_axes_dim: Sequence[int] = (16, 56, 56),
+        rope_theta: float = 256.0,
+    ):
+        super().__init__()
+        bad = [k for k in kernels if k not in KERNELS]
+        if bad or 1 not in kernels:
+            raise ValueError(
+                f"kernels must include 1 and come from {', '.join(f'k{k}' for k in KERNELS)}; got {list(kernels)}"
+            )
+        self.in_channels = in_channels
+        self.dim = dim
+        self.patch_size = patch_size
+        self.kernels = tuple(sorted(set(kernels)))
+        p = patch_size
+        self.proj = nn.ModuleDict(
+            {f"k{k}": nn.Conv3d(in_channels, dim, kernel_size=(k, k * p, k * p), stride=(k, k * p, k * p)) for k in self.kernels}
+        )
+        self.section_proj = (
+            nn.Conv3d(in_channels, dim, kernel_size=(1, p, p), stride=(1, p, p)) if separate_section_proj else None
+        )
+        self.rope = RotaryTable(rope_axes_dim, rope_theta)
+        if self.rope.head_dim and dim % self.rope.head_dim:
+            raise ValueError(f"dim={dim} must be a multiple of the rotary head dim {self.rope.head_dim}")
+
+    def kernel_size(self, kernel: int) -> tuple[int, int, int]:
+        return (kernel, kernel * self.patch_size, kernel * self.patch_size)
+
+    @torch.no_grad()
+    def init_from_k1(self, source: nn.Conv3d | None = None) -> None:
+        """Initialise every kN projection from the k1 one (optionally first copied from ``source``).
+
+        kN's weight repeats k1's over the (N, N, N) larger kernel and divides by N^3, so kN starts
+        as "k1 applied to the average-pooled input"; biases are copied.
+        """
+        k1 = self.proj["k1"]
+        if source is not None:
+            k1.weight.copy_(source.weight)
+            k1.bias.copy_(source.bias)
+            if self.section_proj is not None:
+                self.section_proj.weight.copy_(source.weight)
+                self.section_proj.bias.copy_(source.bias)
+        for k in self.kernels:
+            if k == 1:
+                continue
+            w = k1.weight.repeat_interleave(k, 2).repeat_interleave(k, 3).repeat_interleave(k, 4) / k**3
+            self.proj[f"k{k}"].weight.copy_(w)
+            self.proj[f"k{k}"].bias.copy_(k1.bias)
+
+    # -- checks ---------------------------------------------------------------------------
+    def _indices(self, indices: IndexLike, frames: int, what: str, device: torch.device) -> torch.Tensor:
+        idx = torch.as_tensor(indices, device=device)
+        if idx.ndim != 1 or idx.numel() != frames:
+            raise ValueError(f"{what}: expected {frames} RoPE indices (one per frame, 1-D), got shape {tuple(idx.shape)}")
+        return idx
+
+    def _check_latents(self, x: torch.Tensor, what: str, ref: torch.Tensor | None) -> None:
+        if not isinstance(x, torch.Tensor) or x.ndim != 5:
+            raise ValueError(f"{what}: latents must be a (B, C, T, H, W) tensor, got {getattr(x, 'shape', type(x))}")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"{what}: expected {self.in_channels} latent channels, got {x.shape[1]}")
+        if x.shape[2] == 0:
+            raise ValueError(f"{what}: zero frames")
+        if ref is not None and (x.shape[0] != ref.shape[0] or x.shape[-2:] != ref.shape[-2:]):
+            raise ValueError(
+                f"{what}: batch and latent size must match the section's {tuple(ref.shape[:1])}+{tuple(ref.shape[-2:])}, "
+                f"got {tuple(x.shape[:1])}+{tuple(x.shape[-2:])}"
+            )
+
+    def _embed(self, x: torch.Tensor, kernel: int) -> torch.Tensor:
+        if f"k{kernel}" not in self.proj:
+            raise ValueError(
+                f"kernel k{kernel} is not available in this embedder; it has {', '.join(f'k{k}' for k in self.kernels)}"
+            )
+        x = pad_to_multiple(x, self.kernel_size(kernel))
+        return self.proj[f"k{kernel}"](x.to(self.proj[f"k{kernel}"].weight.dtype)).flatten(2).transpose(1, 2)
+
+    # -- forward --------------------------------------------------------------------------
+    def forward(
+        self,
+        section: torch.Tensor,
+        section_indices: IndexLike,
+        context: Sequence[ContextGroup] = (),
+        tail: TailGroup | None = None,
+    ) -> PackedTokens:
+        """Embed ``section`` (B, C, T, H, W) noisy latents with their clean ``context`` and ``tail``."""
+        self._check_latents(section, "section", None)
+        device = section.device
+        p = self.patch_size
+        _, _, t, h, w = section.shape
+        if h % p or w % p:
+            raise ValueError(f"section: latent size {h}x{w} is not a multiple of the patch size {p}")
+        gh, gw = h // p, w // p
+
+        pieces: list[tuple[str, int, torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        if tail is not None:
+            pieces.append(self._tail(tail, section, gh, gw))
+        for i, group in enumerate(sorted(context, key=lambda g: -g.kernel)):
+            what = f"context group {i} ({group.role}, k{group.kernel})"
+            self._check_latents(group.latents, what, section)
+            idx = self._indices(group.indices, group.latents.shape[2], what, device)
+            tokens = self._embed(group.latents, group.kernel)
+            cos, sin = self.rope.grid(idx, gh, gw)
+            cos, sin = pool_rotary(cos, group.kernel), pool_rotary(sin, group.kernel)
+            pieces.append((group.role, group.kernel, tokens, _flat(cos), _flat(sin)))
+
+        idx = self._indices(section_indices, t, "section", device)
+        proj = self.section_proj if self.section_proj is not None else self.proj["k1"]
+        tokens = proj(section.to(proj.weight.dtype)).flatten(2).transpose(1, 2)
+        cos, sin = self.rope.grid(idx, gh, gw)
+        pieces.append(("section", 1, tokens, _flat(cos), _flat(sin)))
+
+        spans, start = [], 0
+        for role, kernel, tok, _, _ in pieces:
+            spans.append((role, kernel, slice(start, start + tok.shape[1])))
+            start += tok.shape[1]
+        return PackedTokens(
+            tokens=torch.cat([pc[2] for pc in pieces], dim=1),
+            rope_cos=torch.cat([pc[3] for pc in pieces], dim=0),
+            rope_sin=torch.cat([pc[4] for pc in pieces], dim=0),
+            section=spans[-1][2],
+            section_grid=(t, gh, gw),
+            spans=spans,
+        )
+
+    def _tail(self, tail: TailGroup, section: torch.Tensor, gh: int, gw: int):
+        what = f"tail ({tail.option})"
+        self._check_latents(tail.latents, what, section)
+        idx = self._indices(tail.indices, tail.latents.shape[2], what, section.device)
+        cos, sin = self.rope.grid(idx, gh, gw)
+        p = self.patch_size
+        if tail.option == "ta":
+            pooled = F.adaptive_avg_pool3d(tail.latents, (tail.latents.shape[2], p, p))
+            tokens = self._embed(pooled, 1)
+            cos, sin = cos.mean(dim=(2, 3), keepdim=True), sin.mean(dim=(2, 3), keepdim=True)
+            return ("tail", 0, tokens, _flat(cos), _flat(sin))
+        if tail.option == "tc":
+            kernel = tail.kernel or max(self.kernels)
+            tokens = self._embed(tail.latents.mean(dim=2, keepdim=True), kernel)
+            cos, sin = cos.mean(dim=1, keepdim=True), sin.mean(dim=1, keepdim=True)
+            return ("tail", kernel, tokens, _flat(pool_rotary(cos, kernel)), _flat(pool_rotary(sin, kernel)))
+        raise ValueError(f"tail option {tail.option!r} takes no tokens here; accepted: 'ta', 'tc' (omit the tail for 'td')")
+
+    def unpatchify_shape(self, packed: PackedTokens, out_channels: int) -> tuple[int, ...]:
+        """Shape (C, T, H, W) of the section latents recovered from its tokens."""
+        t, gh, gw = packed.section_grid
+        return (out_channels, t, gh * self.patch_size, gw * self.patch_size)
