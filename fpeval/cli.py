@@ -48,7 +48,9 @@ def main() -> None:
 
 @schedule_app.command("explain")
 @user_errors
-def schedule_explain(name: str = typer.Argument(..., help="Schedule name, e.g. f1k1_x_g9_f1k1f2k2f16k4_td")) -> None:
+def schedule_explain(
+    name: str = typer.Argument(..., help="Schedule name, e.g. f1k1_x_g9_f1k1f2k2f16k4_td"),
+) -> None:
     """Print a human-readable breakdown of a schedule name."""
     typer.echo(schedule_lang.parse(name).explain())
 
@@ -65,7 +67,9 @@ def schedule_tokens(
         "-T",
         help="Count only T real history frames (default: a full schedule, as the official loops pad with zeros).",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object; key 'total' is the image-token count."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object; key 'total' is the image-token count."
+    ),
 ) -> None:
     """Count the image tokens of one section of a schedule at a video size."""
     counts = count_tokens(name, LatentSize.from_pixels(height, width), history_frames=history_frames)
@@ -74,7 +78,9 @@ def schedule_tokens(
         payload.update(height=height, width=width)
         typer.echo(json.dumps(payload))
         return
-    typer.echo(f"{counts.schedule} at {width}x{height} (latent {counts.latent_width}x{counts.latent_height}), L_f = {counts.frame_tokens}")
+    typer.echo(
+        f"{counts.schedule} at {width}x{height} (latent {counts.latent_width}x{counts.latent_height}), L_f = {counts.frame_tokens}"
+    )
     for g in counts.groups:
         kernel = f"k{g.kernel}" if g.kernel else "-"
         typer.echo(f"  {g.label:<8} {g.role:<15} {g.frames:>4} frame(s) {kernel:>4} {g.tokens:>8} tokens")

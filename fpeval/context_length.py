@@ -63,10 +63,30 @@ def context_length_table(
                 c = count_tokens(plan, latent, history_frames=t)
                 rows.append((family, str(plan), tail, t, c.context, c.section, c.total))
     for t in range(max_history + 1):
-        rows.append(("no packing (all k1)", f"f{t}k1_g{s}" if t else f"g{s}", "none", t, t * lf, section, t * lf + section))
+        rows.append(
+            (
+                "no packing (all k1)",
+                f"f{t}k1_g{s}" if t else f"g{s}",
+                "none",
+                t,
+                t * lf,
+                section,
+                t * lf + section,
+            )
+        )
     for t in range(max_history + 1):
         total = geometric_length(s, t, lf, lam)
-        rows.append((f"Eq. 2 geometric (lambda={lam:g})", f"lambda={lam:g}", "none", t, total - section, section, total))
+        rows.append(
+            (
+                f"Eq. 2 geometric (lambda={lam:g})",
+                f"lambda={lam:g}",
+                "none",
+                t,
+                total - section,
+                section,
+                total,
+            )
+        )
     df = pd.DataFrame(rows, columns=COLUMNS[:7])
     df["frame_tokens"] = lf
     df["height"] = height
@@ -108,7 +128,9 @@ def plot_context_length(df: pd.DataFrame, path: str | Path) -> Path:
     return Path(path)
 
 
-def write_context_length(out_dir: str | Path, height: int = 480, width: int = 832, max_history: int = 64) -> dict[str, Path]:
+def write_context_length(
+    out_dir: str | Path, height: int = 480, width: int = 832, max_history: int = 64
+) -> dict[str, Path]:
     """Write ``context_length.csv`` and ``context_length.png`` into ``out_dir``."""
     out = Path(out_dir)
     df = context_length_table(height, width, max_history)

@@ -148,10 +148,15 @@ class PackedPatchEmbed(nn.Module):
         self.kernels = tuple(sorted(set(kernels)))
         p = patch_size
         self.proj = nn.ModuleDict(
-            {f"k{k}": nn.Conv3d(in_channels, dim, kernel_size=(k, k * p, k * p), stride=(k, k * p, k * p)) for k in self.kernels}
+            {
+                f"k{k}": nn.Conv3d(in_channels, dim, kernel_size=(k, k * p, k * p), stride=(k, k * p, k * p))
+                for k in self.kernels
+            }
         )
         self.section_proj = (
-            nn.Conv3d(in_channels, dim, kernel_size=(1, p, p), stride=(1, p, p)) if separate_section_proj else None
+            nn.Conv3d(in_channels, dim, kernel_size=(1, p, p), stride=(1, p, p))
+            if separate_section_proj
+            else None
         )
         self.rope = RotaryTable(rope_axes_dim, rope_theta)
         if self.rope.head_dim and dim % self.rope.head_dim:
@@ -185,12 +190,16 @@ class PackedPatchEmbed(nn.Module):
     def _indices(self, indices: IndexLike, frames: int, what: str, device: torch.device) -> torch.Tensor:
         idx = torch.as_tensor(indices, device=device)
         if idx.ndim != 1 or idx.numel() != frames:
-            raise ValueError(f"{what}: expected {frames} RoPE indices (one per frame, 1-D), got shape {tuple(idx.shape)}")
+            raise ValueError(
+                f"{what}: expected {frames} RoPE indices (one per frame, 1-D), got shape {tuple(idx.shape)}"
+            )
         return idx
 
     def _check_latents(self, x: torch.Tensor, what: str, ref: torch.Tensor | None) -> None:
         if not isinstance(x, torch.Tensor) or x.ndim != 5:
-            raise ValueError(f"{what}: latents must be a (B, C, T, H, W) tensor, got {getattr(x, 'shape', type(x))}")
+            raise ValueError(
+                f"{what}: latents must be a (B, C, T, H, W) tensor, got {getattr(x, 'shape', type(x))}"
+            )
         if x.shape[1] != self.in_channels:
             raise ValueError(f"{what}: expected {self.in_channels} latent channels, got {x.shape[1]}")
         if x.shape[2] == 0:
@@ -273,7 +282,9 @@ class PackedPatchEmbed(nn.Module):
             tokens = self._embed(tail.latents.mean(dim=2, keepdim=True), kernel)
             cos, sin = cos.mean(dim=1, keepdim=True), sin.mean(dim=1, keepdim=True)
             return ("tail", kernel, tokens, _flat(pool_rotary(cos, kernel)), _flat(pool_rotary(sin, kernel)))
-        raise ValueError(f"tail option {tail.option!r} takes no tokens here; accepted: 'ta', 'tc' (omit the tail for 'td')")
+        raise ValueError(
+            f"tail option {tail.option!r} takes no tokens here; accepted: 'ta', 'tc' (omit the tail for 'td')"
+        )
 
     def unpatchify_shape(self, packed: PackedTokens, out_channels: int) -> tuple[int, ...]:
         """Shape (C, T, H, W) of the section latents recovered from its tokens."""

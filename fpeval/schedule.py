@@ -226,7 +226,9 @@ class Schedule:
         if self.history is not None and self.tail is None:
             lines.append("  (no tail option written: frames beyond the schedule are dropped, as td)")
         lines.append(f"history    {self.history_capacity} latent frame(s) held")
-        lines.append("discrete   " + ("yes (+D: history replaced by codebook centroids)" if self.discrete else "no"))
+        lines.append(
+            "discrete   " + ("yes (+D: history replaced by codebook centroids)" if self.discrete else "no")
+        )
         return "\n".join(lines)
 
 
@@ -284,7 +286,10 @@ def _parse_segments(name: str, pos: int, tok: str) -> tuple[Segment, ...]:
         digits = m.group(2)
         if digits not in {str(k) for k in KERNELS}:
             raise _error(
-                name, pos + at, tok, f"unknown kernel k{digits}; accepted: {', '.join(f'k{k}' for k in KERNELS)}"
+                name,
+                pos + at,
+                tok,
+                f"unknown kernel k{digits}; accepted: {', '.join(f'k{k}' for k in KERNELS)}",
             )
         segments.append(Segment(frames, int(digits)))
         at = m.end()
@@ -343,7 +348,10 @@ def parse(name: str) -> Schedule:
             elif isinstance(value, Tail):
                 if previous != "history":
                     raise _error(
-                        name, pos, tok, "a tail option must sit at the far end of the history run (next to it)"
+                        name,
+                        pos,
+                        tok,
+                        "a tail option must sit at the far end of the history run (next to it)",
                     )
                 previous = "tail"
             else:
@@ -429,9 +437,13 @@ def layout(schedule: Schedule | str, gaps: int | Sequence[int] = 0, tail_frames:
     n_gaps = sum(isinstance(p, Gap) for p in plan.parts)
     gap_list = [gaps] * n_gaps if isinstance(gaps, int) else list(gaps)
     if len(gap_list) != n_gaps:
-        raise ValueError(f"schedule {plan} has {n_gaps} gap(s) 'x' but {len(gap_list)} gap length(s) were given")
+        raise ValueError(
+            f"schedule {plan} has {n_gaps} gap(s) 'x' but {len(gap_list)} gap length(s) were given"
+        )
     if any(g < 0 for g in gap_list) or tail_frames < 0:
-        raise ValueError(f"gap lengths and tail_frames must be >= 0, got gaps={gap_list}, tail_frames={tail_frames}")
+        raise ValueError(
+            f"gap lengths and tail_frames must be >= 0, got gaps={gap_list}, tail_frames={tail_frames}"
+        )
     placements: list[Placement] = []
     cursor = 0
     gap_iter = iter(gap_list)
@@ -448,7 +460,9 @@ def layout(schedule: Schedule | str, gaps: int | Sequence[int] = 0, tail_frames:
         else:
             for seg in part.segments:
                 placements.append(
-                    Placement(part.role.value, str(seg), seg.kernel, tuple(range(cursor, cursor + seg.frames)))
+                    Placement(
+                        part.role.value, str(seg), seg.kernel, tuple(range(cursor, cursor + seg.frames))
+                    )
                 )
                 cursor += seg.frames
     return placements

@@ -24,7 +24,9 @@ class LatentSize:
     width: int
 
     @classmethod
-    def from_pixels(cls, height: int, width: int, vae_factor: int = VAE_FACTOR, patch: int = PATCH) -> LatentSize:
+    def from_pixels(
+        cls, height: int, width: int, vae_factor: int = VAE_FACTOR, patch: int = PATCH
+    ) -> LatentSize:
         """Latent size of a video of ``height`` x ``width`` pixels; both must be multiples of vae_factor."""
         for what, v in (("height", height), ("width", width)):
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
@@ -154,12 +156,18 @@ def count_tokens(
             fill = _history_fill(part, available) if part is history else [s.frames for s in part.segments]
             for seg, n in zip(part.segments, fill, strict=True):
                 groups.append(
-                    TokenGroup(part.role.value, str(seg), n, seg.kernel, segment_tokens(n, seg.kernel, latent, patch))
+                    TokenGroup(
+                        part.role.value, str(seg), n, seg.kernel, segment_tokens(n, seg.kernel, latent, patch)
+                    )
                 )
         elif isinstance(part, Tail):
             groups.append(_tail_group(part.option, max(0, available - capacity), history, latent, patch))
         elif isinstance(part, Section):
-            groups.append(TokenGroup("section", str(part), part.frames, 1, segment_tokens(part.frames, 1, latent, patch)))
+            groups.append(
+                TokenGroup(
+                    "section", str(part), part.frames, 1, segment_tokens(part.frames, 1, latent, patch)
+                )
+            )
     return TokenCount(str(plan), latent.height, latent.width, patch, history_frames, tuple(groups))
 
 
@@ -175,7 +183,9 @@ def _tail_group(option: str, n_tail: int, history: Run | None, latent: LatentSiz
 
 
 # -- Eq. 2 -------------------------------------------------------------------------------------
-def geometric_length(section_frames: float, history_frames: int, frame_tokens: float, lam: float = 2.0) -> float:
+def geometric_length(
+    section_frames: float, history_frames: int, frame_tokens: float, lam: float = 2.0
+) -> float:
     """Eq. 2: L = S L_f + sum_{i<T} L_f / lam^i for a per-frame geometric schedule."""
     if lam <= 1:
         raise ValueError(f"compression rate lambda must be > 1, got {lam}")

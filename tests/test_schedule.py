@@ -83,8 +83,13 @@ def test_with_tail_and_build():
     f1 = parse("f1k1_td_f16k4f2k2f1k1_g9")
     assert str(f1.with_tail("tc")) == "f1k1_tc_f16k4f2k2f1k1_g9"
     assert str(build([(16, 4), (4, 2), (1, 1)])) == "td_f16k4f4k2f1k1_g9"
-    assert str(build([(1, 1), (2, 2), (16, 4)], direction="inverted", start_frame=True)) == "f1k1_x_g9_f1k1f2k2f16k4_td"
-    assert str(build([(16, 4), (2, 2), (1, 1)], start_frame=True, start_gap=False)) == "f1k1_td_f16k4f2k2f1k1_g9"
+    assert (
+        str(build([(1, 1), (2, 2), (16, 4)], direction="inverted", start_frame=True))
+        == "f1k1_x_g9_f1k1f2k2f16k4_td"
+    )
+    assert (
+        str(build([(16, 4), (2, 2), (1, 1)], start_frame=True, start_gap=False)) == "f1k1_td_f16k4f2k2f1k1_g9"
+    )
     assert str(build([(16, 4), (4, 2), (1, 1)], endpoint=True)) == "td_f16k4f4k2f1k1_g9_x_f1k1"
     with pytest.raises(ValueError, match="no history run"):
         parse("f1k1_x_g9").with_tail("td")

@@ -1,7 +1,5 @@
 """Exact token counts, derived by hand from the official index layouts, and Eq. 2."""
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
