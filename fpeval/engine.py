@@ -1,0 +1,165 @@
+"""Run a variant's plan with any denoiser: materialise each step's context, sample the section, store it.
+
+The ``Denoiser`` protocol is the only thing a backend implements:
+``denoiser(x, sigma, context, cond) -> velocity``, with ``x`` the noisy section (B, C, T, H, W),
+``sigma`` (B,), ``context`` a ``SectionContext`` and ``cond`` backend-specific conditioning.
+History policies (discrete history, DiffusionForcing noise, history guidance) live here, once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import torch
+
+from fpeval.history import diffusion_forcing_noise
+from fpeval.packing import ContextGroup, TailGroup
+from fpeval.sampler import flow_sigmas, guided, sample, seeded_noise
+from fpeval.variants import Plan, Step, VariantConfig, make_plan, variant
+
+HISTORY_ROLES = ("past_history", "future_history", "tail")
+
+
+@dataclass
+class SectionContext:
+    """Everything a denoiser needs besides x and sigma: RoPE indices of x and the packed context."""
+
+    section_indices: torch.Tensor
+    groups: list[ContextGroup]
+    tail: TailGroup | None = None
+    group_sigmas: list[float] | None = None  # per-group noise level of the context (DiffusionForcing)
+
+
+class Denoiser(Protocol):
+    def __call__(
+        self, x: torch.Tensor, sigma: torch.Tensor, context: SectionContext, cond: Any
+    ) -> torch.Tensor: ...
+
+
+@dataclass
+class GenerationResult:
+    latents: torch.Tensor  # (B, C, T, H, W) latent video, the start image first
+    plan: Plan
+    section_of_frame: list[int]  # for every latent frame, which section made it (-1: start image)
+    step_of_frame: list[int]  # for every latent frame, which generation step made it (-1: start image)
+    step_seconds: list[float] = field(default_factory=list)
+
+
+def _gather(timeline: torch.Tensor, frames: Sequence[int | None]) -> torch.Tensor:
+    zeros = torch.zeros_like(timeline[:, :, :1])
+    return torch.cat([timeline[:, :, t : t + 1] if t is not None else zeros for t in frames], dim=2)
+
+
+def materialise(step: Step, timeline: torch.Tensor) -> SectionContext:
+    """Turn a plan step into tensors read from the latent timeline (unknown frames are zeros)."""
+    groups, tail = [], None
+    for spec in step.context:
+        lat = _gather(timeline, spec.frames)
+        if spec.tail is not None:
+            tail = TailGroup(lat, torch.tensor(spec.rope), option=spec.tail, kernel=spec.kernel)
+        else:
+            groups.append(ContextGroup(lat, torch.tensor(spec.rope), spec.kernel, spec.role))
+    return SectionContext(torch.tensor(step.section_rope), groups, tail)
+
+
+def _map_history(ctx: SectionContext, fn) -> SectionContext:
+    groups = [replace(g, latents=fn(g.latents)) if g.role in HISTORY_ROLES else g for g in ctx.groups]
+    tail = replace(ctx.tail, latents=fn(ctx.tail.latents)) if ctx.tail is not None else None
+    return replace(ctx, groups=groups, tail=tail)
+
+
+def _noised_history(ctx: SectionContext, level: float, generator: torch.Generator) -> SectionContext:
+    """History on the flow-matching forward process x = (1 - s) x0 + s eps at s = ``level``."""
+
+    out = _map_history(ctx, lambda x: diffusion_forcing_noise(x, level, generator))
+    out.group_sigmas = [level if g.role in HISTORY_ROLES else 0.0 for g in out.groups]
+    return out
+
+
+def generate_latents(
+    denoiser: Denoiser,
+    config: VariantConfig | str,
+    start_latents: torch.Tensor,
+    cond: Any,
+    *,
+    sections: int,
+    seeds: Sequence[int] | None = None,
+    generators: Sequence[torch.Generator] | None = None,
+    steps: int = 25,
+    solver: str = "unipc",
+    shift: float | None = None,
+    seq_len: float | None = None,
+    end_latents: torch.Tensor | None = None,
+    codebook=None,
+    cfg_scale: float = 1.0,
+    uncond: Any = None,
+) -> GenerationResult:
+    """Generate a latent video of ``sections`` sections with ``config`` (a variant name or config).
+
+    One video per batch item of ``start_latents`` (B, C, 1, H, W); ``seeds`` (or ``generators``)
+    give one noise stream per item. ``shift`` selects a static shift, otherwise the dynamic rule on
+    ``seq_len`` (default: the section's k1 tokens). Real CFG runs when ``cfg_scale != 1`` with
+    ``uncond`` conditioning; history guidance comes from the variant.
+    """
+    cfg = variant(config) if isinstance(config, str) else config
+    plan = make_plan(cfg, sections, end_image=end_latents is not None)
+    if start_latents.ndim != 5 or start_latents.shape[2] != 1:
+        raise ValueError(f"start_latents must be (B, C, 1, H, W), got {tuple(start_latents.shape)}")
+    b, c, _, h, w = start_latents.shape
+    if generators is None:
+        if seeds is None:
+            raise ValueError("give seeds (one per video) or generators")
+        generators = [torch.Generator(device=start_latents.device).manual_seed(int(s)) for s in seeds]
+    if len(generators) != b:
+        raise ValueError(f"need one seed per video: batch {b}, seeds {len(generators)}")
+    if cfg.discrete and codebook is None:
+        raise ValueError(
+            f"variant {cfg.label} uses discrete history: pass a codebook (fpeval.history.Codebook)"
+        )
+    side = torch.Generator(device=start_latents.device).manual_seed(int(generators[0].initial_seed()) + 1)
+
+    timeline = torch.zeros(
+        b, c, plan.total_frames + 1, h, w, dtype=torch.float32, device=start_latents.device
+    )
+    timeline[:, :, 0] = start_latents[:, :, 0].float()
+    if end_latents is not None:
+        timeline[:, :, plan.total_frames] = end_latents[:, :, 0].float()
+    section_of = [-1] * plan.total_frames
+    step_of = [-1] * plan.total_frames
+    seconds = []
+    for step in plan.steps:
+        t0 = time.perf_counter()
+        ctx = materialise(step, timeline)
+        if cfg.discrete:
+            ctx = _map_history(ctx, codebook.quantise)
+        section_len = len(step.section)
+        tokens = section_len * (h // 2) * (w // 2)
+        sigmas = flow_sigmas(steps, shift, seq_len=None if shift is not None else (seq_len or tokens))
+        x = seeded_noise((b, c, section_len, h, w), generators, device=start_latents.device)
+
+        def model_for(conditioning, history_level: float | None = None, base=ctx):
+            def velocity(xt: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+                level = cfg.sigma_test * float(sigma[0]) if history_level is None else history_level
+                cur = _noised_history(base, level, side) if level > 0 else base
+                return denoiser(xt, sigma, cur, conditioning)
+
+            return velocity
+
+        model = model_for(cond)
+        if cfg.history_guidance != 1.0:  # fully-noised history on the unconditional side
+            model = guided(model, model_for(cond, history_level=1.0), cfg.history_guidance)
+        if cfg_scale != 1.0:
+            if uncond is None:
+                raise ValueError("cfg_scale != 1 needs uncond conditioning")
+            model = guided(model, model_for(uncond), cfg_scale)
+        out = sample(model, x, sigmas, solver)
+        for i, t in enumerate(step.section):
+            if t < plan.total_frames:
+                timeline[:, :, t] = out[:, :, i]
+                section_of[t] = (t - 1) // plan.section_frames
+                step_of[t] = step.index
+        seconds.append(time.perf_counter() - t0)
+    return GenerationResult(timeline[:, :, : plan.total_frames], plan, section_of, step_of, seconds)

@@ -1,0 +1,1 @@
+"""Backends implementing the ``fpeval.engine.Denoiser`` protocol."""

@@ -1,0 +1,293 @@
+"""Sampling variants as inspectable plans: for a video of N sections, the ordered generation steps.
+
+A variant is a sampling order and a history policy; its schedule (``fpeval.schedule``) says which
+context is packed. Every step names the latent frames it generates and, for each context group, the
+kernel, the RoPE indices and where the frames come from. Frames are addressed on the video's latent
+timeline: index 0 is the start image, section j covers ``1 + j*S ... (j+1)*S`` (S = section length),
+index ``1 + N*S`` is an optional end image, and any index outside what is known reads as zeros, as in
+the official loops (which pad history with zero latents).
+
+Backends never re-implement this: they receive the materialised groups of each step.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from fpeval.schedule import Direction, Gap, Role, Run, Schedule, Section, Tail, layout, parse
+
+ZERO = None  # a frame that reads as zeros
+
+
+@dataclass(frozen=True)
+class ContextSpec:
+    """One context group of a step: ``frames`` (timeline indices, None = zeros) at ``kernel``, placed at ``rope``."""
+
+    role: str
+    kernel: int
+    frames: tuple[int | None, ...]
+    rope: tuple[int, ...]
+    tail: str | None = None  # "ta" / "tc" for a tail group
+
+
+@dataclass(frozen=True)
+class Step:
+    """One generation step: the timeline frames it generates, their RoPE indices, and its context."""
+
+    index: int
+    section: tuple[int, ...]
+    section_rope: tuple[int, ...]
+    context: tuple[ContextSpec, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    variant: str
+    schedule: str
+    sections: int
+    section_frames: int
+    total_frames: int  # latent frames of the finished video, the start image included
+    steps: tuple[Step, ...]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+
+class VariantConfig(BaseModel):
+    """A sampling variant with its parameters. ``name`` is a stable key of ``VARIANTS``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    schedule: str
+    order: str = Field(description="'forward', 'inverted' or 'endpoint'")
+    discrete: bool = False
+    sigma_test: float = 0.0
+    history_guidance: float = 1.0
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_parses(cls, v: str) -> str:
+        parse(v)
+        return v
+
+    @field_validator("sigma_test")
+    @classmethod
+    def _sigma_in_range(cls, v: float) -> float:
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"sigma_test must be in [0, 1], got {v}")
+        return v
+
+    @field_validator("history_guidance")
+    @classmethod
+    def _guidance_positive(cls, v: float) -> float:
+        if v < 1.0:
+            raise ValueError(f"history_guidance must be >= 1 (1 = off), got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _schedule_fits_order(self) -> VariantConfig:
+        plan = parse(self.schedule)
+        if self.order not in ("forward", "inverted", "endpoint"):
+            raise ValueError(f"order must be 'forward', 'inverted' or 'endpoint', got {self.order!r}")
+        want = Direction.INVERTED if self.order == "inverted" else Direction.FORWARD
+        if plan.direction is not want:
+            raise ValueError(
+                f"variant {self.name!r} samples {self.order} but schedule {self.schedule} is {plan.direction.value}"
+            )
+        has_endpoint = any(r.role is Role.ENDPOINT for r in plan.runs)
+        if (self.order == "endpoint") != has_endpoint:
+            raise ValueError(
+                f"variant {self.name!r}: endpoint sampling needs exactly a schedule with an endpoint ('..._gN_x_f1k1'); "
+                f"got {self.schedule}"
+            )
+        if plan.discrete and not self.discrete:
+            object.__setattr__(self, "discrete", True)
+        return self
+
+    @property
+    def plan_schedule(self) -> Schedule:
+        return parse(self.schedule)
+
+    @property
+    def label(self) -> str:
+        """A stable, parameter-bearing name for tables: e.g. ``df(sigma_test=0.1)``."""
+        extra = []
+        if self.name.startswith("df"):
+            extra.append(f"sigma_test={self.sigma_test:g}")
+        if self.name.startswith("history_guidance"):
+            extra.append(f"scale={self.history_guidance:g}")
+        return self.name + (f"({', '.join(extra)})" if extra else "")
+
+
+VANILLA_F1 = "f1k1_td_f16k4f2k2f1k1_g9"
+INVERTED = "f1k1_x_g9_f1k1f2k2f16k4_td"
+ENDPOINT = "td_f16k4f4k2f1k1_g9_x_f1k1"
+
+VARIANTS: dict[str, dict] = {
+    "vanilla": dict(schedule=VANILLA_F1, order="forward"),
+    "anchor": dict(schedule=VANILLA_F1, order="forward"),
+    "inverted": dict(schedule=INVERTED, order="inverted"),
+    "endpoint": dict(schedule=ENDPOINT, order="endpoint"),
+    "vanilla+D": dict(schedule=VANILLA_F1, order="forward", discrete=True),
+    "df": dict(schedule=VANILLA_F1, order="forward", sigma_test=0.1),
+    "history_guidance": dict(schedule=VANILLA_F1, order="forward", history_guidance=1.5),
+    "repeat_i2v": dict(schedule="td_f1k1_g9", order="forward"),
+}
+
+
+def variant(name: str, **overrides) -> VariantConfig:
+    """The config of a named variant, with optional overrides (schedule, sigma_test, ...)."""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown variant {name!r}; accepted: {', '.join(VARIANTS)}")
+    return VariantConfig(name=name, **{**VARIANTS[name], **overrides})
+
+
+def inverted_paddings(sections: int) -> list[int]:
+    """The official inverted loop's latent paddings: [N-1, ..., 0], or [3, 2, ..., 2, 1, 0] for N > 4."""
+    if sections > 4:
+        return [3] + [2] * (sections - 3) + [1, 0]
+    return list(reversed(range(sections)))
+
+
+def _section_frames(j: int, s: int) -> tuple[int, ...]:
+    return tuple(range(1 + j * s, 1 + (j + 1) * s))
+
+
+def _history_specs(run: Run, placements, frames: list[int | None]) -> list[ContextSpec]:
+    """Split ``frames`` (in name order) over the run's segments, paired with their layout placements."""
+    specs, at = [], 0
+    for seg, place in zip(run.segments, placements, strict=True):
+        specs.append(
+            ContextSpec(run.role.value, seg.kernel, tuple(frames[at : at + seg.frames]), place.indices)
+        )
+        at += seg.frames
+    return specs
+
+
+def _known(t: int, known: set[int]) -> int | None:
+    return t if t in known else ZERO
+
+
+def _step(
+    plan: Schedule,
+    index: int,
+    section: tuple[int, ...],
+    history_frames: list[int],
+    tail_frames: list[int],
+    anchor_frames: dict[int, list[int]],
+    gaps: list[int],
+    known: set[int],
+    extra_section: tuple[int, ...] = (),
+) -> Step:
+    """Materialise one step's specs from the schedule's layout (RoPE) and timeline frames."""
+    n_tail = len(tail_frames) if plan.tail in ("ta", "tc") else 0
+    places = layout(plan, gaps=gaps, tail_frames=n_tail)
+    history = plan.history
+    specs: list[ContextSpec] = []
+    section_rope: tuple[int, ...] = ()
+    extra_rope: tuple[int, ...] = ()
+    p = 0
+    anchor_no = 0
+    for part in plan.parts:
+        if isinstance(part, Run):
+            segs = places[p : p + len(part.segments)]
+            p += len(part.segments)
+            if part is history:
+                specs += _history_specs(part, segs, [_known(t, known) for t in history_frames])
+            elif extra_section and part.role is Role.ENDPOINT:
+                # the first endpoint step generates the end section where the endpoint will sit
+                start = segs[0].indices[0]
+                extra_rope = tuple(range(start, start + len(extra_section)))
+            else:
+                frames = anchor_frames[anchor_no]
+                specs += _history_specs(part, segs, [_known(t, known) for t in frames])
+            if part is not history:
+                anchor_no += 1
+        elif isinstance(part, Tail):
+            place = places[p]
+            p += 1
+            if n_tail:
+                frames = tuple(_known(t, known) for t in tail_frames)
+                specs.append(ContextSpec("tail", max(plan.kernels), frames, place.indices, tail=part.option))
+        elif isinstance(part, Section):
+            section_rope = places[p].indices
+            p += 1
+    return Step(index, section + extra_section, section_rope + extra_rope, tuple(specs))
+
+
+def make_plan(config: VariantConfig | str, sections: int, end_image: bool = False) -> Plan:
+    """The ordered generation steps of ``config`` for a video of ``sections`` sections."""
+    cfg = variant(config) if isinstance(config, str) else config
+    if not isinstance(sections, int) or isinstance(sections, bool) or sections < 1:
+        raise ValueError(f"sections must be an integer >= 1, got {sections!r}")
+    if end_image and cfg.order != "inverted":
+        raise ValueError(f"an end image is only used by inverted sampling, not by {cfg.name!r}")
+    plan = cfg.plan_schedule
+    s = plan.section.frames
+    n = sections
+    total = 1 + n * s
+    end_slot = total  # where an end image sits on the timeline
+    capacity = plan.history_capacity
+    anchors = plan.anchors
+    known: set[int] = {0} | ({end_slot} if end_image else set())
+    steps: list[Step] = []
+
+    def start_frames(run: Run) -> list[int]:
+        return list(range(run.frames))
+
+    if cfg.order in ("forward", "endpoint"):
+        order = list(range(n))
+        if cfg.order == "endpoint" and n >= 2:
+            order = [0] + list(range(1, n - 1))  # step 0 also makes the last section
+        for k, j in enumerate(order):
+            sec = _section_frames(j, s)
+            first = sec[0]
+            history_frames = list(range(first - capacity, first))
+            tail = list(range(0, first - capacity)) if first - capacity > 0 else []
+            anchor_frames: dict[int, list[int]] = {}
+            gaps: list[int] = []
+            for a, run in enumerate(anchors):
+                if run.role is Role.START_FRAME:
+                    anchor_frames[a] = start_frames(run)
+                    oldest = first - capacity - (len(tail) if plan.tail in ("ta", "tc") else 0)
+                    gap = max(0, oldest - run.frames)
+                else:  # endpoint: the first frames of the last section
+                    end_sec = _section_frames(n - 1, s)
+                    anchor_frames[a] = list(end_sec[: run.frames])
+                    gap = max(0, end_sec[0] - (sec[-1] + 1))
+                gaps.append(gap)
+            gaps = _gaps_in_name_order(plan, gaps)
+            extra = _section_frames(n - 1, s) if (cfg.order == "endpoint" and k == 0 and n >= 2) else ()
+            steps.append(_step(plan, k, sec, history_frames, tail, anchor_frames, gaps, known, extra))
+            known |= set(sec) | set(extra)
+    else:
+        paddings = inverted_paddings(n)
+        for k in range(n):
+            j = n - 1 - k
+            sec = _section_frames(j, s)
+            after = sec[-1] + 1
+            history_frames = list(range(after, after + capacity))
+            tail = list(range(after + capacity, end_slot))
+            anchor_frames = {a: start_frames(run) for a, run in enumerate(anchors)}
+            gaps = [paddings[k] * s] * sum(isinstance(q, Gap) for q in plan.parts)
+            steps.append(_step(plan, k, sec, history_frames, tail, anchor_frames, gaps, known))
+            # as in the official loop, the end image is the first step's k1 history only
+            known = (known - {end_slot}) | set(sec)
+    return Plan(cfg.label, str(plan), n, s, total, tuple(steps))
+
+
+def _gaps_in_name_order(plan: Schedule, anchor_gaps: list[int]) -> list[int]:
+    """Map per-anchor gap lengths onto the schedule's 'x' parts (each 'x' separates one anchor)."""
+    n_x = sum(isinstance(q, Gap) for q in plan.parts)
+    if n_x == 0:
+        return []
+    if len(anchor_gaps) == n_x:
+        return anchor_gaps
+    return (anchor_gaps + [0] * n_x)[:n_x]

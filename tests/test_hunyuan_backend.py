@@ -1,0 +1,148 @@
+"""The HunyuanVideo-FramePack backend: latent parity with diffusers' own pipeline, and every variant runs."""
+
+import pytest
+import torch
+
+pytest.importorskip("diffusers")
+pytest.importorskip("transformers")
+
+from hunyuan_tiny import tiny_inputs, tiny_pipeline  # noqa: E402
+
+from fpeval.engine import generate_latents  # noqa: E402
+from fpeval.history import Codebook  # noqa: E402
+from fpeval.models.hunyuan import HunyuanCondition, HunyuanFramepackDenoiser  # noqa: E402
+from fpeval.variants import variant  # noqa: E402
+
+H = W = 32
+STEPS = 4
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    p = tiny_pipeline(shift=7.0)
+    p.set_progress_bar_config(disable=True)
+    return p
+
+
+def _cond(pipe, inp, guidance=6.0):
+    img = pipe.video_processor.preprocess(inp["image"], H, W)
+    emb = pipe.encode_image(img, device="cpu").float()
+    return img, HunyuanCondition(
+        inp["prompt_embeds"],
+        inp["prompt_attention_mask"],
+        inp["pooled_prompt_embeds"],
+        emb,
+        guidance_scale=guidance,
+    )
+
+
+@pytest.mark.parametrize(
+    "sampling_type,name,sections,last_image",
+    [
+        ("inverted_anti_drifting", "inverted", 3, False),
+        ("inverted_anti_drifting", "inverted", 3, True),
+        ("inverted_anti_drifting", "inverted", 6, False),  # N > 4: paddings [3, 2, 2, 2, 1, 0]
+        ("vanilla", "vanilla", 3, False),
+    ],
+)
+def test_latents_equal_diffusers_pipeline(pipe, sampling_type, name, sections, last_image):
+    inp = tiny_inputs(H, W)
+    img, cond = _cond(pipe, inp)
+    extra = {}
+    if last_image:
+        last = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(5)) * 2 - 1
+        extra["last_image"] = last
+    ref = pipe(
+        image=inp["image"],
+        prompt_embeds=inp["prompt_embeds"],
+        prompt_attention_mask=inp["prompt_attention_mask"],
+        pooled_prompt_embeds=inp["pooled_prompt_embeds"],
+        height=H,
+        width=W,
+        num_frames=33 * sections,
+        latent_window_size=9,
+        num_inference_steps=STEPS,
+        guidance_scale=6.0,
+        generator=torch.Generator().manual_seed(42),
+        output_type="latent",
+        sampling_type=sampling_type,
+        **extra,
+    ).frames[-1]
+
+    # Same random stream as the pipeline: the start latent is sampled first, then one noise draw per section.
+    g = torch.Generator().manual_seed(42)
+    start = pipe.prepare_image_latents(img, dtype=torch.float32, device="cpu", generator=g)
+    end = None
+    if last_image:
+        last_img = pipe.video_processor.preprocess(extra["last_image"], H, W)
+        end = pipe.prepare_image_latents(last_img, dtype=torch.float32, device="cpu", generator=g)
+        # diffusers 0.42 computes the averaged SigLIP embeds of both images but passes image_embeds only
+    res = generate_latents(
+        HunyuanFramepackDenoiser(pipe.transformer),
+        name,
+        start,
+        cond,
+        sections=sections,
+        generators=[g],
+        steps=STEPS,
+        solver="euler",
+        shift=7.0,
+        end_latents=end,
+    )
+    assert res.latents.shape == ref.shape == (1, 4, 1 + 9 * sections, H // 8, W // 8)
+    torch.testing.assert_close(res.latents, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "name", ["vanilla", "anchor", "inverted", "endpoint", "vanilla+D", "df", "history_guidance"]
+)
+def test_every_variant_runs_and_is_deterministic(pipe, name):
+    inp = tiny_inputs(H, W)
+    _, cond = _cond(pipe, inp)
+    den = HunyuanFramepackDenoiser(pipe.transformer)
+    start = inp["image_latents"].repeat(2, 1, 1, 1, 1)
+    cond2 = HunyuanCondition(
+        inp["prompt_embeds"].repeat(2, 1, 1),
+        inp["prompt_attention_mask"].repeat(2, 1),
+        inp["pooled_prompt_embeds"].repeat(2, 1),
+        cond.image_embeds.repeat(2, 1, 1),
+    )
+    kwargs = {}
+    if name == "vanilla+D":
+        kwargs["codebook"] = Codebook.fit([torch.randn(1, 4, 5, 4, 4)], k=8, seed=0)
+    runs = [
+        generate_latents(den, name, start, cond2, sections=3, seeds=[1, 2], steps=3, **kwargs).latents
+        for _ in range(2)
+    ]
+    assert runs[0].shape == (2, 4, 28, 4, 4)
+    assert torch.isfinite(runs[0]).all()
+    assert torch.equal(runs[0], runs[1])  # same seeds -> identical latents
+    assert not torch.equal(runs[0][0], runs[0][1])  # different seeds -> different videos
+
+
+def test_plan_backend_mismatch_is_a_clear_error(pipe):
+    inp = tiny_inputs(H, W)
+    _, cond = _cond(pipe, inp)
+    den = HunyuanFramepackDenoiser(pipe.transformer)
+    with pytest.raises(ValueError, match="only has k1, k2 and k4 inputs; this plan needs k8"):
+        generate_latents(
+            den,
+            variant("vanilla", schedule="td_f8k8f4k4f2k2f1k1_g9"),
+            inp["image_latents"],
+            cond,
+            sections=1,
+            seeds=[0],
+            steps=1,
+        )
+    with pytest.raises(ValueError, match="no k2, k4 group"):
+        generate_latents(den, "repeat_i2v", inp["image_latents"], cond, sections=1, seeds=[0], steps=1)
+    with pytest.raises(ValueError, match="no tail input"):
+        generate_latents(
+            den,
+            variant("vanilla", schedule="f1k1_ta_f16k4f2k2f1k1_g9"),
+            inp["image_latents"],
+            cond,
+            sections=4,
+            seeds=[0],
+            steps=1,
+        )
