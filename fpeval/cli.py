@@ -25,16 +25,18 @@ schedule_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(schedule_app, name="schedule")
+variant_app = typer.Typer(help="Sampling variants as inspectable plans.", no_args_is_help=True)
+app.add_typer(variant_app, name="variant")
 
 
 def user_errors(fn: Callable) -> Callable:
-    """Turn ValueError (bad user input) into a message on stderr and exit code 2."""
+    """Turn bad user input (ValueError, missing files) into a message on stderr and exit code 2."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except ValueError as e:
+        except (ValueError, FileNotFoundError) as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(code=2) from None
 
@@ -114,6 +116,186 @@ def schedule_context_length(
     paths = write_context_length(out, height, width, max_history)
     for kind, path in paths.items():
         typer.echo(f"wrote {kind}: {path}")
+
+
+def _ranges(values, labels: dict[int, str] | None = None) -> str:
+    """Compact text for frame ids: runs 'a..b', 'zeros xN' for unknown frames, and named frames."""
+    labels = labels or {}
+    parts: list[list] = []  # [kind, first, last, count]
+    for v in values:
+        kind = "zero" if v is None else ("label" if v in labels else "int")
+        last = parts[-1] if parts else None
+        if last and kind == "zero" and last[0] == "zero":
+            last[3] += 1
+        elif last and kind == "int" and last[0] == "int" and v == last[2] + 1:
+            last[2] = v
+        else:
+            parts.append([kind, v, v, 1])
+    text = []
+    for kind, a, b, n in parts:
+        if kind == "zero":
+            text.append(f"zeros x{n}")
+        elif kind == "label":
+            text.append(labels[a])
+        else:
+            text.append(str(a) if a == b else f"{a}..{b}")
+    return ", ".join(text)
+
+
+@variant_app.command("list")
+def variant_list() -> None:
+    """List the variants with their default schedules."""
+    from fpeval.variants import VARIANTS, variant
+
+    for name in VARIANTS:
+        cfg = variant(name)
+        typer.echo(f"{cfg.label:<32} {cfg.order:<9} {cfg.schedule}")
+
+
+@variant_app.command("show")
+@user_errors
+def variant_show(
+    name: str = typer.Argument(..., help="Variant name (see `fpeval variant list`)."),
+    sections: int = typer.Option(..., "--sections", "-n", help="Number of sections N."),
+    schedule: str | None = typer.Option(None, "--schedule", help="Override the variant's schedule."),
+    sigma_test: float | None = typer.Option(
+        None, "--sigma-test", help="DiffusionForcing history noise level."
+    ),
+    history_guidance: float | None = typer.Option(None, "--history-guidance", help="History guidance scale."),
+    end_image: bool = typer.Option(False, "--end-image", help="Plan with an end image (inverted only)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as one JSON object."),
+) -> None:
+    """Print a variant's plan: per step, the frames generated and every context group's kernel, RoPE and source."""
+    from fpeval.variants import make_plan, variant
+
+    overrides = {
+        k: v
+        for k, v in dict(schedule=schedule, sigma_test=sigma_test, history_guidance=history_guidance).items()
+        if v is not None
+    }
+    plan = make_plan(variant(name, **overrides), sections, end_image=end_image)
+    if as_json:
+        typer.echo(plan.to_json())
+        return
+    typer.echo(
+        f"{plan.variant}  schedule {plan.schedule}  sections {plan.sections} x {plan.section_frames} latents  "
+        f"video {plan.total_frames} latents (frame 0 = start image; 'zeros' = not yet known)"
+    )
+    for step in plan.steps:
+        typer.echo(
+            f"step {step.index}: generate frames {_ranges(step.section)} at RoPE {_ranges(step.section_rope)}"
+        )
+        for spec in step.context:
+            what = f"tail {spec.tail}" if spec.tail else spec.role
+            source = _ranges(spec.frames, {0: "start image", plan.total_frames: "end image"})
+            typer.echo(f"    {what:<15} k{spec.kernel:<2} RoPE {_ranges(spec.rope):<14} <- {source}")
+
+
+def _load_backend(
+    model: str | None,
+    device: str | None,
+    dtype: str | None,
+    offload: str,
+    prompt_embeds: Path | None,
+    guidance: float,
+):
+    import torch
+
+    from fpeval.models.hunyuan import HunyuanBackend, load_prompt_embeds
+
+    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if dtype is not None and dtype not in dtypes:
+        raise ValueError(f"unknown dtype {dtype!r}; accepted: {', '.join(dtypes)}")
+    pe = load_prompt_embeds(prompt_embeds) if prompt_embeds is not None else None
+    return HunyuanBackend.from_pretrained(
+        model,
+        device=device,
+        dtype=dtypes.get(dtype),
+        offload=offload,
+        prompt_embeds=pe,
+        guidance_scale=guidance,
+    )
+
+
+@app.command("generate")
+@user_errors
+def generate_cmd(
+    image: Path = typer.Option(
+        ..., "--image", "-i", help="Start image (its size is the video size; multiple of 16)."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Output folder for <variant>_seed<S>.mp4 + .json sidecar."
+    ),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Pipeline folder of HunyuanVideo-FramePack (default: $FPEVAL_HUNYUAN_FRAMEPACK).",
+    ),
+    variant_name: str = typer.Option(
+        "inverted", "--variant", "-v", help="Sampling variant (`fpeval variant list`)."
+    ),
+    schedule: str | None = typer.Option(None, "--schedule", help="Override the variant's schedule."),
+    sections: int = typer.Option(..., "--sections", "-n", help="Number of sections."),
+    seed: list[int] = typer.Option([0], "--seed", "-s", help="Seed; repeat for several videos in one batch."),
+    prompt: str = typer.Option("", "--prompt", "-p", help="Text prompt."),
+    prompt_embeds: Path | None = typer.Option(
+        None, "--prompt-embeds", help="Precomputed prompt embeddings (safetensors)."
+    ),
+    end_image: Path | None = typer.Option(None, "--end-image", help="End image (inverted sampling only)."),
+    codebook: Path | None = typer.Option(
+        None, "--codebook", help="Codebook for discrete history (safetensors)."
+    ),
+    steps: int = typer.Option(25, "--steps", help="Sampling steps per section."),
+    solver: str = typer.Option("unipc", "--solver", help="'unipc' (official) or 'euler' (diffusers)."),
+    shift: float | None = typer.Option(None, "--shift", help="Static shift (default: dynamic rule)."),
+    guidance: float = typer.Option(10.0, "--guidance", help="Distilled guidance scale."),
+    sigma_test: float | None = typer.Option(
+        None, "--sigma-test", help="DiffusionForcing history noise level."
+    ),
+    device: str | None = typer.Option(None, "--device", help="cuda / cpu (default: cuda when available)."),
+    dtype: str | None = typer.Option(
+        None, "--dtype", help="float32 / bfloat16 / float16 (default: bf16 on GPU)."
+    ),
+    offload: str = typer.Option("none", "--offload", help="'none', 'model' or 'sequential' CPU offload."),
+) -> None:
+    """Generate videos with a sampling variant; write MP4s, JSON sidecars and latents."""
+    from safetensors.torch import save_file
+
+    from fpeval.artifacts import atomic_path
+    from fpeval.generate import generate
+    from fpeval.history import Codebook
+    from fpeval.images import to_tensor
+    from fpeval.variants import variant
+    from fpeval.video import write_mp4, write_sidecar
+
+    overrides = {k: v for k, v in dict(schedule=schedule, sigma_test=sigma_test).items() if v is not None}
+    cfg = variant(variant_name, **overrides)
+    to_tensor(image)  # validate inputs before loading anything
+    if end_image is not None:
+        to_tensor(end_image)
+    book = Codebook.load(codebook) if codebook is not None else None
+    backend = _load_backend(model, device, dtype, offload, prompt_embeds, guidance)
+    result = generate(
+        backend,
+        cfg,
+        image,
+        prompt,
+        sections=sections,
+        seeds=seed,
+        steps=steps,
+        solver=solver,
+        shift=shift,
+        end_image=end_image,
+        codebook=book,
+    )
+    for i, meta in enumerate(result.metadata):
+        stem = f"{cfg.name}_seed{meta['seed']}".replace("+", "plus")
+        video = write_mp4(out / f"{stem}.mp4", result.frames[i], fps=backend.fps)
+        with atomic_path(out / f"{stem}.latents.safetensors") as tmp:
+            save_file({"latents": result.latents[i].contiguous().cpu()}, str(tmp))
+        write_sidecar(video, {**meta, "image": str(image), "video": video.name})
+        typer.echo(f"wrote {video}")
 
 
 if __name__ == "__main__":  # pragma: no cover

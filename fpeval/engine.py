@@ -79,6 +79,7 @@ def _noised_history(ctx: SectionContext, level: float, generator: torch.Generato
     return out
 
 
+@torch.no_grad()
 def generate_latents(
     denoiser: Denoiser,
     config: VariantConfig | str,

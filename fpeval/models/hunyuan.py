@@ -8,6 +8,7 @@ needs another kernel, a tail or no k2/k4 group gets an error naming the backend 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -100,3 +101,227 @@ class HunyuanFramepackDenoiser:
             **self.inputs(context),
         )[0]
         return out.float()
+
+
+# -- loading ------------------------------------------------------------------------------------
+ENV_MODEL_DIR = "FPEVAL_HUNYUAN_FRAMEPACK"
+PIPELINE_COMPONENTS = (
+    "transformer",
+    "vae",
+    "scheduler",
+    "text_encoder",
+    "tokenizer",
+    "text_encoder_2",
+    "tokenizer_2",
+    "image_encoder",
+    "feature_extractor",
+)
+# The released weights live in three hub repositories; they are read from the local HF cache only.
+HF_REPOS = {
+    "base": "hunyuanvideo-community/HunyuanVideo",
+    "transformer": "lllyasviel/FramePackI2V_HY",
+    "siglip": "lllyasviel/flux_redux_bfl",
+}
+
+
+def _missing_components(folder: Path) -> list[str]:
+    import json
+
+    index = folder / "model_index.json"
+    if not index.is_file():
+        return ["model_index.json"]
+    spec = json.loads(index.read_text())
+    missing = []
+    for name in PIPELINE_COMPONENTS:
+        entry = spec.get(name)
+        if entry is None or entry == [None, None]:
+            continue
+        if not (folder / name).is_dir():
+            missing.append(f"{name}/")
+    if "transformer" not in spec or not (folder / "transformer").is_dir():
+        missing.append("transformer/ (the FramePack transformer)")
+    return sorted(set(missing))
+
+
+def _null_components(folder: Path) -> list[str]:
+    import json
+
+    spec = json.loads((folder / "model_index.json").read_text())
+    return [n for n in PIPELINE_COMPONENTS if spec.get(n) in (None, [None, None])]
+
+
+def resolve_model_dir(path: str | Path | None = None) -> Path:
+    """The local pipeline folder: ``path``, else ``$FPEVAL_HUNYUAN_FRAMEPACK``; a clear error if absent."""
+    import os
+
+    chosen = path if path is not None else os.environ.get(ENV_MODEL_DIR)
+    if chosen is None:
+        raise FileNotFoundError(
+            "no HunyuanVideo-FramePack weights given: pass --model PATH (a diffusers pipeline folder with "
+            f"model_index.json, transformer/, vae/, text encoders and image_encoder/) or set ${ENV_MODEL_DIR}; "
+            f"or assemble one from the HF cache with HunyuanBackend.from_hf_cache() ({', '.join(HF_REPOS.values())})"
+        )
+    folder = Path(chosen).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"model folder not found: {folder} (from {'--model' if path is not None else '$' + ENV_MODEL_DIR})"
+        )
+    missing = _missing_components(folder)
+    if missing:
+        raise FileNotFoundError(f"model folder {folder} is incomplete; missing: {', '.join(missing)}")
+    return folder
+
+
+def _configure(pipe, device: str | None, offload: str, vae_tiling: bool):
+    if offload not in ("none", "model", "sequential"):
+        raise ValueError(f"offload must be 'none', 'model' or 'sequential', got {offload!r}")
+    if vae_tiling:
+        pipe.vae.enable_tiling()
+    if offload == "model":
+        pipe.enable_model_cpu_offload(device=device)
+    elif offload == "sequential":
+        pipe.enable_sequential_cpu_offload(device=device)
+    elif device is not None:
+        pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+class HunyuanBackend:
+    """The real model: encode the start image with the VAE and SigLIP, condition on text, decode frames."""
+
+    name = "hunyuan-framepack"
+    fps = 30.0
+    temporal_factor = 4
+    image_multiple = 16
+
+    def __init__(self, pipeline, guidance_scale: float = 10.0, prompt_embeds: HunyuanCondition | None = None):
+        self.pipe = pipeline
+        self.denoiser = HunyuanFramepackDenoiser(pipeline.transformer)
+        self.guidance_scale = guidance_scale
+        self.prompt_embeds = prompt_embeds  # used when the pipeline has no text encoders
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | Path | None = None,
+        *,
+        dtype: torch.dtype | None = None,
+        device: str | None = None,
+        offload: str = "none",
+        vae_tiling: bool = True,
+        **kwargs,
+    ) -> HunyuanBackend:
+        """Load a local pipeline folder (offline). bf16 on GPU by default, fp32 on CPU."""
+        from diffusers import HunyuanVideoFramepackPipeline
+
+        folder = resolve_model_dir(path)
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if dtype is None:
+            dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+        absent = {name: None for name in _null_components(folder)}  # e.g. text encoders left out on purpose
+        pipe = HunyuanVideoFramepackPipeline.from_pretrained(
+            str(folder), torch_dtype=dtype, local_files_only=True, **absent
+        )
+        return cls(_configure(pipe, device, offload, vae_tiling), **kwargs)
+
+    @classmethod
+    def from_hf_cache(
+        cls, *, dtype=None, device=None, offload: str = "none", vae_tiling: bool = True, **kwargs
+    ):
+        """Assemble the released model from the three hub repositories already in the local HF cache."""
+        from diffusers import HunyuanVideoFramepackPipeline, HunyuanVideoFramepackTransformer3DModel
+        from huggingface_hub import snapshot_download
+        from transformers import SiglipImageProcessor, SiglipVisionModel
+
+        paths, missing = {}, []
+        for key, repo in HF_REPOS.items():
+            try:
+                paths[key] = snapshot_download(repo, local_files_only=True)
+            except Exception:  # noqa: BLE001 - any failure here means "not in the cache"
+                missing.append(repo)
+        if missing:
+            raise FileNotFoundError(
+                f"not in the local HF cache: {', '.join(missing)} (HF_HOME / HF_HUB_CACHE); download them first, "
+                f"or pass a pipeline folder with --model / ${ENV_MODEL_DIR}"
+            )
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = dtype or (torch.bfloat16 if str(device).startswith("cuda") else torch.float32)
+        transformer = HunyuanVideoFramepackTransformer3DModel.from_pretrained(
+            paths["transformer"], torch_dtype=dtype
+        )
+        image_encoder = SiglipVisionModel.from_pretrained(
+            paths["siglip"], subfolder="image_encoder", torch_dtype=dtype
+        )
+        feature_extractor = SiglipImageProcessor.from_pretrained(
+            paths["siglip"], subfolder="feature_extractor"
+        )
+        pipe = HunyuanVideoFramepackPipeline.from_pretrained(
+            paths["base"],
+            transformer=transformer,
+            image_encoder=image_encoder,
+            feature_extractor=feature_extractor,
+            torch_dtype=dtype,
+            local_files_only=True,
+        )
+        return cls(_configure(pipe, device, offload, vae_tiling), **kwargs)
+
+    @property
+    def device(self) -> torch.device:
+        return self.pipe._execution_device
+
+    def encode_images(self, images: torch.Tensor, generators) -> torch.Tensor:
+        """(B, 3, H, W) in [0, 1] -> VAE latents (B, C, 1, h, w), one sample per item with its generator."""
+        x = images * 2 - 1
+        return torch.cat(
+            [
+                self.pipe.prepare_image_latents(
+                    x[i : i + 1], dtype=torch.float32, device=self.device, generator=g
+                )
+                for i, g in enumerate(generators)
+            ]
+        )
+
+    def condition(self, prompts, images: torch.Tensor, negative: bool = False) -> HunyuanCondition:
+        image_embeds = self.pipe.encode_image(images * 2 - 1, device=self.device).float()
+        if self.pipe.text_encoder is None or self.pipe.tokenizer is None:
+            if self.prompt_embeds is None:
+                raise ValueError(
+                    "this pipeline has no text encoders/tokenizers: pass prompt embeddings "
+                    "(HunyuanBackend(prompt_embeds=...) or --prompt-embeds FILE.safetensors)"
+                )
+            pe = self.prompt_embeds
+            b = images.shape[0]
+            return HunyuanCondition(
+                pe.prompt_embeds.expand(b, -1, -1),
+                pe.prompt_attention_mask.expand(b, -1),
+                pe.pooled_prompt_embeds.expand(b, -1),
+                image_embeds,
+                self.guidance_scale,
+            )
+        embeds, pooled, mask = self.pipe.encode_prompt(prompt=list(prompts), device=self.device)
+        return HunyuanCondition(embeds, mask, pooled, image_embeds, self.guidance_scale)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents (B, C, T, h, w) -> frames (B, F, H, W, 3) in [0, 1]."""
+        vae = self.pipe.vae
+        video = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
+        return ((video.float() + 1) / 2).permute(0, 2, 3, 4, 1)
+
+
+def load_prompt_embeds(path: str | Path) -> HunyuanCondition:
+    """Prompt embeddings saved as safetensors with keys prompt_embeds, prompt_attention_mask, pooled_prompt_embeds."""
+    from safetensors.torch import load_file
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"prompt-embeds file not found: {p}")
+    t = load_file(str(p))
+    need = ("prompt_embeds", "prompt_attention_mask", "pooled_prompt_embeds")
+    missing = [k for k in need if k not in t]
+    if missing:
+        raise ValueError(f"{p} lacks {', '.join(missing)}; it needs the tensors {', '.join(need)}")
+    return HunyuanCondition(
+        t["prompt_embeds"], t["prompt_attention_mask"], t["pooled_prompt_embeds"], torch.empty(0)
+    )

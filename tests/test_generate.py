@@ -1,0 +1,207 @@
+"""Generation API and CLI on the tiny HunyuanVideo-FramePack backend; loading errors; video files."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+from typer.testing import CliRunner
+
+pytest.importorskip("diffusers")
+pytest.importorskip("av")
+
+from hunyuan_tiny import tiny_pipeline  # noqa: E402
+
+from fpeval.cli import app  # noqa: E402
+from fpeval.generate import generate, pixel_frame_map  # noqa: E402
+from fpeval.images import to_tensor  # noqa: E402
+from fpeval.models.hunyuan import ENV_MODEL_DIR, HunyuanBackend, HunyuanCondition, resolve_model_dir  # noqa: E402
+from fpeval.video import read_mp4, write_mp4  # noqa: E402
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """The tiny pipeline saved to disk, loaded back through the real loading code."""
+    path = tmp_path_factory.mktemp("tiny_framepack")
+    tiny_pipeline().save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def prompt_file(tmp_path_factory):
+    g = torch.Generator().manual_seed(0)
+    path = tmp_path_factory.mktemp("pe") / "prompt.safetensors"
+    save_file(
+        {
+            "prompt_embeds": torch.randn(1, 6, 16, generator=g),
+            "prompt_attention_mask": torch.ones(1, 6),
+            "pooled_prompt_embeds": torch.randn(1, 8, generator=g),
+        },
+        str(path),
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def image_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("img") / "start.png"
+    yy, xx = np.mgrid[0:32, 0:32]
+    Image.fromarray(np.stack([xx * 8, yy * 8, (xx + yy) * 4], -1).astype(np.uint8)).save(path)
+    return path
+
+
+def _backend(model_dir):
+    g = torch.Generator().manual_seed(0)
+    pe = HunyuanCondition(
+        torch.randn(1, 6, 16, generator=g), torch.ones(1, 6), torch.randn(1, 8, generator=g), torch.empty(0)
+    )
+    return HunyuanBackend.from_pretrained(model_dir, device="cpu", prompt_embeds=pe, guidance_scale=6.0)
+
+
+def test_generate_api_outputs_and_metadata(model_dir, image_file):
+    backend = _backend(model_dir)
+    out = generate(backend, "inverted", str(image_file), sections=2, seeds=[3, 4], steps=2)
+    assert out.latents.shape == (2, 4, 19, 4, 4)
+    assert out.frames.shape == (2, 1 + 4 * 18, 32, 32, 3) and out.frames.dtype == np.uint8
+    meta = out.metadata[0]
+    assert (
+        meta["seed"] == 3
+        and meta["variant"] == "inverted"
+        and meta["schedule"] == "f1k1_x_g9_f1k1f2k2f16k4_td"
+    )
+    # inverted: the last section in time is made first (step 0)
+    assert meta["frame_section"][:2] == [-1, 0] and meta["frame_section"][-1] == 1
+    assert meta["frame_step"][1] == 1 and meta["frame_step"][-1] == 0
+    assert len(meta["frame_section"]) == out.frames.shape[1]
+    again = generate(backend, "inverted", str(image_file), sections=2, seeds=[4], steps=2)
+    # a video does not depend on its batch mates (up to float reassociation in batched matmuls)
+    torch.testing.assert_close(again.latents[0], out.latents[1], rtol=1e-5, atol=1e-5)
+    assert not again.latents.requires_grad
+
+
+def test_pixel_frame_map():
+    assert pixel_frame_map([-1, 0, 0, 1], 4) == [-1] + [0] * 8 + [1] * 4
+
+
+def test_cli_generate_writes_mp4_sidecar_latents(model_dir, prompt_file, image_file, tmp_path):
+    out = tmp_path / "gen"
+    args = [
+        "generate",
+        "--model",
+        str(model_dir),
+        "--image",
+        str(image_file),
+        "--sections",
+        "2",
+        "--steps",
+        "2",
+    ]
+    args += [
+        "--prompt-embeds",
+        str(prompt_file),
+        "--variant",
+        "vanilla",
+        "-s",
+        "0",
+        "-s",
+        "1",
+        "--out",
+        str(out),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"vanilla_seed{s}.{ext}" for s in (0, 1) for ext in ("mp4", "json", "latents.safetensors")
+    )
+    frames = read_mp4(out / "vanilla_seed0.mp4")
+    assert frames.shape == (73, 32, 32, 3)
+    side = json.loads((out / "vanilla_seed0.json").read_text())
+    assert side["fps"] == 30.0 and side["video"] == "vanilla_seed0.mp4" and len(side["frame_section"]) == 73
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--variant", "nope"], "unknown variant 'nope'"),
+        (["--variant", "df", "--sigma-test", "2"], "sigma_test must be in [0, 1]"),
+        (["--sections", "0"], "sections must be an integer >= 1"),
+        (["--variant", "vanilla", "--schedule", "td_f8k8f4k4f2k2f1k1_g9"], "this plan needs k8"),
+    ],
+)
+def test_cli_generate_bad_input_writes_nothing(model_dir, prompt_file, image_file, tmp_path, extra, message):
+    out = tmp_path / "gen"
+    args = [
+        "generate",
+        "--model",
+        str(model_dir),
+        "--image",
+        str(image_file),
+        "--sections",
+        "2",
+        "--steps",
+        "1",
+    ]
+    args += ["--prompt-embeds", str(prompt_file), "--out", str(out), *extra]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert not out.exists()
+
+
+def test_missing_weights_are_clear_errors(tmp_path, monkeypatch, image_file):
+    monkeypatch.delenv(ENV_MODEL_DIR, raising=False)
+    with pytest.raises(FileNotFoundError, match=f"--model PATH .* set \\${ENV_MODEL_DIR}"):
+        resolve_model_dir(None)
+    with pytest.raises(FileNotFoundError, match="model folder not found"):
+        resolve_model_dir(tmp_path / "absent")
+    (tmp_path / "partial").mkdir()
+    (tmp_path / "partial" / "model_index.json").write_text(
+        json.dumps({"transformer": ["diffusers", "X"], "vae": ["diffusers", "Y"]})
+    )
+    (tmp_path / "partial" / "vae").mkdir()
+    with pytest.raises(FileNotFoundError, match="missing: transformer/"):
+        resolve_model_dir(tmp_path / "partial")
+    result = runner.invoke(
+        app, ["generate", "--image", str(image_file), "--sections", "1", "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 2 and ENV_MODEL_DIR in result.stderr
+
+
+def test_no_text_encoder_needs_prompt_embeds(model_dir, image_file):
+    backend = HunyuanBackend.from_pretrained(model_dir, device="cpu")
+    with pytest.raises(ValueError, match="no text encoders"):
+        generate(backend, "inverted", str(image_file), sections=1, seeds=[0], steps=1)
+
+
+@pytest.mark.parametrize(
+    "image,match",
+    [
+        (np.zeros((30, 32, 3), np.uint8), "not a multiple of 16"),
+        (np.zeros((32, 32), np.uint8), r"must be \(H, W, 3\)"),
+        (torch.zeros(32, 32, 3), r"must be \(3, H, W\)"),
+        (torch.full((3, 32, 32), 2.0), r"must lie in \[0, 1\]"),
+        ([1, 2, 3], "unsupported image type list"),
+        ("/no/such/file.png", "image file not found"),
+    ],
+)
+def test_bad_images(image, match):
+    with pytest.raises(ValueError, match=match):
+        to_tensor(image)
+
+
+def test_mp4_round_trip(tmp_path):
+    yy, xx = np.mgrid[0:48, 0:64]
+    frames = np.stack(
+        [np.stack([xx * 3 + t, yy * 4, np.full_like(xx, 128)], -1) for t in range(0, 40, 4)]
+    ).astype(np.uint8)
+    path = write_mp4(tmp_path / "v.mp4", frames, fps=10)
+    back = read_mp4(path)
+    assert back.shape == frames.shape
+    assert np.abs(back.astype(int) - frames).mean() < 3  # H.264 at crf 18 on a smooth ramp
+    with pytest.raises(ValueError, match="uint8"):
+        write_mp4(tmp_path / "bad.mp4", frames.astype(np.float32))
+    assert not (tmp_path / "bad.mp4").exists()
