@@ -30,12 +30,12 @@ test-all: $(STAMP)  ## every test, slow ones included
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)  ## ruff lint + format check
-	$(BIN)/ruff check fpeval metrics tests
-	$(BIN)/ruff format --check fpeval metrics tests
+	$(BIN)/ruff check fpeval metrics tests benchmarks
+	$(BIN)/ruff format --check fpeval metrics tests benchmarks
 
 format: $(STAMP)  ## apply ruff formatting and safe fixes
-	$(BIN)/ruff check --fix fpeval metrics tests
-	$(BIN)/ruff format fpeval metrics tests
+	$(BIN)/ruff check --fix fpeval metrics tests benchmarks
+	$(BIN)/ruff format fpeval metrics tests benchmarks
 
 clean:  ## remove the environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

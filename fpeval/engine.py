@@ -31,6 +31,7 @@ class SectionContext:
     groups: list[ContextGroup]
     tail: TailGroup | None = None
     group_sigmas: list[float] | None = None  # per-group noise level of the context (DiffusionForcing)
+    cache: dict = field(default_factory=dict, repr=False, compare=False)  # per-section backend precomputation
 
 
 class Denoiser(Protocol):
@@ -68,13 +69,14 @@ def materialise(step: Step, timeline: torch.Tensor) -> SectionContext:
 def _map_history(ctx: SectionContext, fn) -> SectionContext:
     groups = [replace(g, latents=fn(g.latents)) if g.role in HISTORY_ROLES else g for g in ctx.groups]
     tail = replace(ctx.tail, latents=fn(ctx.tail.latents)) if ctx.tail is not None else None
-    return replace(ctx, groups=groups, tail=tail)
+    return replace(ctx, groups=groups, tail=tail, cache={})
 
 
 def _noised_history(ctx: SectionContext, level: float, generator: torch.Generator) -> SectionContext:
     """History on the flow-matching forward process x = (1 - s) x0 + s eps at s = ``level``."""
 
     out = _map_history(ctx, lambda x: diffusion_forcing_noise(x, level, generator))
+    out.cache = {}  # freshly noised history: nothing precomputed applies
     out.group_sigmas = [level if g.role in HISTORY_ROLES else 0.0 for g in out.groups]
     return out
 

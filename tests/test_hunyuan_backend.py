@@ -146,3 +146,53 @@ def test_plan_backend_mismatch_is_a_clear_error(pipe):
             seeds=[0],
             steps=1,
         )
+
+
+def test_real_cfg_equals_diffusers_true_cfg(pipe):
+    inp = tiny_inputs(H, W)
+    img, cond = _cond(pipe, inp)
+    g = torch.Generator().manual_seed(9)
+    neg = dict(
+        negative_prompt_embeds=torch.randn(1, 6, 16, generator=g),
+        negative_prompt_attention_mask=torch.ones(1, 6),
+        negative_pooled_prompt_embeds=torch.randn(1, 8, generator=g),
+    )
+    ref = pipe(
+        image=inp["image"],
+        prompt_embeds=inp["prompt_embeds"],
+        prompt_attention_mask=inp["prompt_attention_mask"],
+        pooled_prompt_embeds=inp["pooled_prompt_embeds"],
+        height=H,
+        width=W,
+        num_frames=33 * 2,
+        num_inference_steps=STEPS,
+        guidance_scale=6.0,
+        true_cfg_scale=3.0,
+        generator=torch.Generator().manual_seed(42),
+        output_type="latent",
+        sampling_type="inverted_anti_drifting",
+        **neg,
+    ).frames[-1]
+    uncond = HunyuanCondition(
+        neg["negative_prompt_embeds"],
+        neg["negative_prompt_attention_mask"],
+        neg["negative_pooled_prompt_embeds"],
+        cond.image_embeds,
+        guidance_scale=6.0,
+    )
+    gen = torch.Generator().manual_seed(42)
+    start = pipe.prepare_image_latents(img, dtype=torch.float32, device="cpu", generator=gen)
+    res = generate_latents(
+        HunyuanFramepackDenoiser(pipe.transformer),
+        "inverted",
+        start,
+        cond,
+        sections=2,
+        generators=[gen],
+        steps=STEPS,
+        solver="euler",
+        shift=7.0,
+        cfg_scale=3.0,
+        uncond=uncond,
+    )
+    torch.testing.assert_close(res.latents, ref, rtol=1e-5, atol=1e-5)

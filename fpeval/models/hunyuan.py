@@ -41,7 +41,8 @@ class HunyuanFramepackDenoiser:
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.transformer.dtype
+        # the first parameter's dtype: diffusers' ModelMixin.dtype walks every module on each call
+        return next(self.transformer.parameters()).dtype
 
     def inputs(self, context: SectionContext) -> dict[str, torch.Tensor]:
         """Map a section's context groups onto the transformer's clean / 2x / 4x inputs."""
@@ -86,19 +87,24 @@ class HunyuanFramepackDenoiser:
     def __call__(
         self, x: torch.Tensor, sigma: torch.Tensor, context: SectionContext, cond: HunyuanCondition
     ) -> torch.Tensor:
-        b = x.shape[0]
-        guidance = torch.full((b,), cond.guidance_scale, dtype=self.dtype, device=x.device) * 1000.0
+        dtype = self.dtype
+        # context and conditioning are fixed for a whole section: map them once, not at every step
+        key = ("hunyuan", id(cond), x.shape[0], dtype)  # cond and uncond (CFG) both stay alive all section
+        fixed = context.cache.get(key)
+        if fixed is None:
+            fixed = dict(
+                encoder_hidden_states=cond.prompt_embeds.to(dtype),
+                encoder_attention_mask=cond.prompt_attention_mask.to(dtype),
+                pooled_projections=cond.pooled_prompt_embeds.to(dtype),
+                image_embeds=cond.image_embeds.to(dtype),
+                indices_latents=context.section_indices,
+                guidance=torch.full((x.shape[0],), cond.guidance_scale, dtype=dtype, device=x.device)
+                * 1000.0,
+                **self.inputs(context),
+            )
+            context.cache[key] = fixed
         out = self.transformer(
-            hidden_states=x.to(self.dtype),
-            timestep=(sigma * 1000.0).to(x.device),
-            encoder_hidden_states=cond.prompt_embeds.to(self.dtype),
-            encoder_attention_mask=cond.prompt_attention_mask.to(self.dtype),
-            pooled_projections=cond.pooled_prompt_embeds.to(self.dtype),
-            image_embeds=cond.image_embeds.to(self.dtype),
-            indices_latents=context.section_indices,
-            guidance=guidance,
-            return_dict=False,
-            **self.inputs(context),
+            hidden_states=x.to(dtype), timestep=(sigma * 1000.0).to(x.device), return_dict=False, **fixed
         )[0]
         return out.float()
 

@@ -1,0 +1,105 @@
+"""The engine's history policies with a recording denoiser: what each variant really feeds the model."""
+
+import pytest
+import torch
+
+from fpeval.engine import generate_latents
+from fpeval.history import Codebook
+from fpeval.sampler import flow_sigmas
+from fpeval.variants import variant
+
+
+class Recorder:
+    """A denoiser that records its inputs and returns a fixed linear velocity."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, x, sigma, context, cond):
+        self.calls.append(dict(sigma=float(sigma[0]), context=context, cond=cond))
+        return 0.1 * x
+
+
+START = torch.randn(1, 4, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+
+
+def run(name, steps=3, sections=2, **kw):
+    rec = Recorder()
+    cfg = variant(name, **kw.pop("overrides", {}))
+    res = generate_latents(rec, cfg, START, "c", sections=sections, seeds=[0], steps=steps, shift=3.0, **kw)
+    return rec, res
+
+
+def test_vanilla_calls_once_per_step_with_clean_history():
+    rec, res = run("vanilla")
+    assert len(rec.calls) == 2 * 3
+    first = rec.calls[0]["context"]
+    k1 = [g for g in first.groups if g.role == "past_history" and g.kernel == 1][0]
+    assert torch.equal(k1.latents, START)  # the start latent is the newest history frame of section 0
+    assert first.group_sigmas is None
+    assert res.latents.shape == (1, 4, 19, 4, 4) and torch.equal(res.latents[:, :, :1], START)
+
+
+def test_discrete_history_is_quantised_and_anchor_is_not():
+    book = Codebook(torch.randn(5, 4, generator=torch.Generator().manual_seed(1)))
+    rec, _ = run("vanilla+D", codebook=book)
+    ctx = rec.calls[-1]["context"]
+    for g in ctx.groups:
+        pix = g.latents.permute(0, 2, 3, 4, 1).reshape(-1, 4)
+        gap = (pix[:, None, :] - book.centroids[None]).abs().amax(-1).amin(-1)  # to the nearest centroid
+        in_book = (gap < 1e-6).all()
+        assert bool(in_book) == (g.role != "start_frame"), g.role
+    with pytest.raises(ValueError, match="pass a codebook"):
+        run("vanilla+D")
+
+
+@pytest.mark.parametrize("sigma_test", [0.1, 0.5])
+def test_diffusion_forcing_noises_history_at_sigma_test_times_sigma(sigma_test):
+    rec, _ = run("df", overrides=dict(sigma_test=sigma_test))
+    sigmas = flow_sigmas(3, 3.0)
+    for call, s in zip(rec.calls[:3], sigmas[:3], strict=True):
+        ctx = call["context"]
+        assert ctx.group_sigmas == [
+            0.0 if g.role == "start_frame" else pytest.approx(sigma_test * float(s)) for g in ctx.groups
+        ]
+        start = [g for g in ctx.groups if g.role == "start_frame"][0]
+        assert torch.equal(start.latents, START)
+
+
+def test_sigma_test_zero_equals_vanilla():
+    _, a = run("df", overrides=dict(sigma_test=0.0))
+    _, b = run("vanilla")
+    assert torch.equal(a.latents, b.latents)
+
+
+def test_history_guidance_puts_fully_noised_history_on_the_unconditional_side():
+    rec, res = run("history_guidance", overrides=dict(history_guidance=2.0))
+    assert len(rec.calls) == 2 * 2 * 3  # cond + uncond per step
+    levels = [c["context"].group_sigmas for c in rec.calls[:2]]
+    assert None in levels and any(lv and max(lv) == 1.0 for lv in levels)
+    _, plain = run("vanilla")
+    assert torch.equal(res.latents, plain.latents)  # velocity 0.1 x ignores context: guidance is a no-op here
+
+
+def test_real_cfg_calls_both_conditionings():
+    rec = Recorder()
+    generate_latents(
+        rec, "vanilla", START, "pos", sections=1, seeds=[0], steps=2, shift=1.0, cfg_scale=4.0, uncond="neg"
+    )
+    assert sorted(c["cond"] for c in rec.calls) == ["neg", "neg", "pos", "pos"]
+    with pytest.raises(ValueError, match="uncond"):
+        generate_latents(
+            rec, "vanilla", START, "pos", sections=1, seeds=[0], steps=2, shift=1.0, cfg_scale=4.0
+        )
+
+
+def test_same_seed_same_latents_and_seed_errors():
+    _, a = run("inverted")
+    _, b = run("inverted")
+    assert torch.equal(a.latents, b.latents)
+    with pytest.raises(ValueError, match="one seed per video"):
+        generate_latents(Recorder(), "vanilla", START, "c", sections=1, seeds=[0, 1], steps=1, shift=1.0)
+    with pytest.raises(ValueError, match=r"\(B, C, 1, H, W\)"):
+        generate_latents(
+            Recorder(), "vanilla", START[:, :, 0], "c", sections=1, seeds=[0], steps=1, shift=1.0
+        )
