@@ -66,7 +66,9 @@ class VariantConfig(BaseModel):
 
     name: str
     schedule: str
-    order: str = Field(description="'forward', 'inverted' or 'endpoint'")
+    order: str = Field(
+        description="'forward', 'inverted', 'endpoint' or 'repeat' (image-to-video from the last frame)"
+    )
     discrete: bool = False
     sigma_test: float = 0.0
     history_guidance: float = 1.0
@@ -94,8 +96,8 @@ class VariantConfig(BaseModel):
     @model_validator(mode="after")
     def _schedule_fits_order(self) -> VariantConfig:
         plan = parse(self.schedule)
-        if self.order not in ("forward", "inverted", "endpoint"):
-            raise ValueError(f"order must be 'forward', 'inverted' or 'endpoint', got {self.order!r}")
+        if self.order not in ORDERS:
+            raise ValueError(f"order must be one of {', '.join(ORDERS)}; got {self.order!r}")
         want = Direction.INVERTED if self.order == "inverted" else Direction.FORWARD
         if plan.direction is not want:
             raise ValueError(
@@ -126,6 +128,7 @@ class VariantConfig(BaseModel):
         return self.name + (f"({', '.join(extra)})" if extra else "")
 
 
+ORDERS = ("forward", "inverted", "endpoint", "repeat")
 VANILLA_F1 = "f1k1_td_f16k4f2k2f1k1_g9"
 INVERTED = "f1k1_x_g9_f1k1f2k2f16k4_td"
 ENDPOINT = "td_f16k4f4k2f1k1_g9_x_f1k1"
@@ -138,7 +141,8 @@ VARIANTS: dict[str, dict] = {
     "vanilla+D": dict(schedule=VANILLA_F1, order="forward", discrete=True),
     "df": dict(schedule=VANILLA_F1, order="forward", sigma_test=0.1),
     "history_guidance": dict(schedule=VANILLA_F1, order="forward", history_guidance=1.5),
-    "repeat_i2v": dict(schedule="td_f1k1_g9", order="forward"),
+    # every section is a fresh image-to-video run whose start image is the previous section's last frame
+    "repeat_i2v": dict(schedule=VANILLA_F1, order="repeat"),
 }
 
 
@@ -242,20 +246,24 @@ def make_plan(config: VariantConfig | str, sections: int, end_image: bool = Fals
     def start_frames(run: Run) -> list[int]:
         return list(range(run.frames))
 
-    if cfg.order in ("forward", "endpoint"):
+    if cfg.order in ("forward", "endpoint", "repeat"):
         order = list(range(n))
         if cfg.order == "endpoint" and n >= 2:
             order = [0] + list(range(1, n - 1))  # step 0 also makes the last section
         for k, j in enumerate(order):
             sec = _section_frames(j, s)
             first = sec[0]
+            # repeat: the previous section's last frame is the only thing this section may see
+            step_known = {first - 1} if cfg.order == "repeat" else known
             history_frames = list(range(first - capacity, first))
             tail = list(range(0, first - capacity)) if first - capacity > 0 else []
             anchor_frames: dict[int, list[int]] = {}
             gaps: list[int] = []
             for a, run in enumerate(anchors):
                 if run.role is Role.START_FRAME:
-                    anchor_frames[a] = start_frames(run)
+                    anchor_frames[a] = (
+                        [first - 1] * run.frames if cfg.order == "repeat" else start_frames(run)
+                    )
                     oldest = first - capacity - (len(tail) if plan.tail in ("ta", "tc") else 0)
                     gap = max(0, oldest - run.frames)
                 else:  # endpoint: the first frames of the last section
@@ -265,7 +273,7 @@ def make_plan(config: VariantConfig | str, sections: int, end_image: bool = Fals
                 gaps.append(gap)
             gaps = _gaps_in_name_order(plan, gaps)
             extra = _section_frames(n - 1, s) if (cfg.order == "endpoint" and k == 0 and n >= 2) else ()
-            steps.append(_step(plan, k, sec, history_frames, tail, anchor_frames, gaps, known, extra))
+            steps.append(_step(plan, k, sec, history_frames, tail, anchor_frames, gaps, step_known, extra))
             known |= set(sec) | set(extra)
     else:
         paddings = inverted_paddings(n)

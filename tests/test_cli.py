@@ -87,3 +87,39 @@ def test_context_length_job(tmp_path):
     eq2 = df[df.family.str.startswith("Eq. 2")].set_index("history_frames").total_tokens
     assert eq2[40] == pytest.approx(11 * 1560, rel=1e-6)
     assert set(df["tail"]) == {"td", "ta", "tc", "none"}
+
+
+def test_variant_show_json_is_the_plan():
+    result = runner.invoke(app, ["variant", "show", "inverted", "--sections", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["schedule"] == "f1k1_x_g9_f1k1f2k2f16k4_td" and plan["total_frames"] == 28
+    assert [s["section"][0] for s in plan["steps"]] == [19, 10, 1]
+    first = plan["steps"][0]
+    assert first["section_rope"] == list(range(19, 28))  # padding 2 x 9
+    assert [(c["role"], c["kernel"], c["rope"][0]) for c in first["context"]] == [
+        ("start_frame", 1, 0),
+        ("future_history", 1, 28),
+        ("future_history", 2, 29),
+        ("future_history", 4, 31),
+    ]
+
+
+def test_variant_show_text_and_list():
+    text = runner.invoke(app, ["variant", "show", "inverted", "-n", "2", "--end-image"])
+    assert text.exit_code == 0 and "end image" in text.output and "zeros x16" in text.output
+    listing = runner.invoke(app, ["variant", "list"])
+    assert "df(sigma_test=0.1)" in listing.output and "repeat_i2v" in listing.output
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["variant", "show", "nope", "-n", "2"], "unknown variant 'nope'"),
+        (["variant", "show", "df", "-n", "2", "--sigma-test", "1.5"], "sigma_test must be in [0, 1]"),
+        (["variant", "show", "vanilla", "-n", "0"], "sections must be an integer >= 1"),
+    ],
+)
+def test_variant_show_errors(args, message):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and message in result.stderr

@@ -11,7 +11,7 @@ from hunyuan_tiny import tiny_inputs, tiny_pipeline  # noqa: E402
 from fpeval.engine import generate_latents  # noqa: E402
 from fpeval.history import Codebook  # noqa: E402
 from fpeval.models.hunyuan import HunyuanCondition, HunyuanFramepackDenoiser  # noqa: E402
-from fpeval.variants import variant  # noqa: E402
+from fpeval.variants import VARIANTS, variant  # noqa: E402
 
 H = W = 32
 STEPS = 4
@@ -93,9 +93,7 @@ def test_latents_equal_diffusers_pipeline(pipe, sampling_type, name, sections, l
     torch.testing.assert_close(res.latents, ref, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize(
-    "name", ["vanilla", "anchor", "inverted", "endpoint", "vanilla+D", "df", "history_guidance"]
-)
+@pytest.mark.parametrize("name", list(VARIANTS))
 def test_every_variant_runs_and_is_deterministic(pipe, name):
     inp = tiny_inputs(H, W)
     _, cond = _cond(pipe, inp)
@@ -135,7 +133,15 @@ def test_plan_backend_mismatch_is_a_clear_error(pipe):
             steps=1,
         )
     with pytest.raises(ValueError, match="no k2, k4 group"):
-        generate_latents(den, "repeat_i2v", inp["image_latents"], cond, sections=1, seeds=[0], steps=1)
+        generate_latents(
+            den,
+            variant("vanilla", schedule="td_f1k1_g9"),
+            inp["image_latents"],
+            cond,
+            sections=1,
+            seeds=[0],
+            steps=1,
+        )
     with pytest.raises(ValueError, match="no tail input"):
         generate_latents(
             den,

@@ -152,11 +152,17 @@ def test_every_variant_covers_every_frame_once(name, n):
     json.loads(plan.to_json())
 
 
-def test_repeat_i2v_conditions_on_last_frame_only():
+def test_repeat_i2v_is_a_fresh_i2v_from_the_last_frame():
     plan = make_plan("repeat_i2v", 3)
+    first_vanilla = make_plan("vanilla", 1).steps[0]
     for step in plan.steps:
-        (spec,) = step.context
-        assert spec.frames == (step.section[0] - 1,) and spec.kernel == 1
+        last = step.section[0] - 1
+        seen = {t for spec in step.context for t in spec.frames if t is not None}
+        assert seen == {last}  # nothing but the previous section's last frame
+        # the same layout as the first section of vanilla sampling, with that frame as the start image
+        for ours, ref in zip(step.context, first_vanilla.context, strict=True):
+            assert (ours.role, ours.kernel, ours.rope) == (ref.role, ref.kernel, ref.rope)
+            assert ours.frames == tuple(last if t == 0 else t for t in ref.frames)
 
 
 def test_tail_frames_are_planned():
