@@ -257,7 +257,9 @@ def generate_cmd(
     dtype: str | None = typer.Option(
         None, "--dtype", help="float32 / bfloat16 / float16 (default: bf16 on GPU)."
     ),
-    offload: str = typer.Option("none", "--offload", help="'none', 'model' or 'sequential' CPU offload."),
+    offload: str = typer.Option(
+        "none", "--offload", help="'none', or CPU offload: 'model', 'sequential', 'group'."
+    ),
 ) -> None:
     """Generate videos with a sampling variant; write MP4s, JSON sidecars and latents."""
     from safetensors.torch import save_file

@@ -205,3 +205,17 @@ def test_mp4_round_trip(tmp_path):
     with pytest.raises(ValueError, match="uint8"):
         write_mp4(tmp_path / "bad.mp4", frames.astype(np.float32))
     assert not (tmp_path / "bad.mp4").exists()
+
+
+def test_group_offload_gives_the_same_video(model_dir, image_file):
+    g = torch.Generator().manual_seed(0)
+    pe = HunyuanCondition(
+        torch.randn(1, 6, 16, generator=g), torch.ones(1, 6), torch.randn(1, 8, generator=g), torch.empty(0)
+    )
+    plain = HunyuanBackend.from_pretrained(model_dir, device="cpu", prompt_embeds=pe)
+    grouped = HunyuanBackend.from_pretrained(model_dir, device="cpu", offload="group", prompt_embeds=pe)
+    a = generate(plain, "vanilla", str(image_file), sections=1, seeds=[0], steps=2, decode=False)
+    b = generate(grouped, "vanilla", str(image_file), sections=1, seeds=[0], steps=2, decode=False)
+    torch.testing.assert_close(a.latents, b.latents, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="offload must be one of"):
+        HunyuanBackend.from_pretrained(model_dir, device="cpu", offload="disk")

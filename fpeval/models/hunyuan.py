@@ -178,15 +178,35 @@ def resolve_model_dir(path: str | Path | None = None) -> Path:
     return folder
 
 
+OFFLOAD_MODES = ("none", "model", "sequential", "group")
+
+
 def _configure(pipe, device: str | None, offload: str, vae_tiling: bool):
-    if offload not in ("none", "model", "sequential"):
-        raise ValueError(f"offload must be 'none', 'model' or 'sequential', got {offload!r}")
+    """Place the pipeline: on ``device``, or with CPU offload for small GPUs.
+
+    model: whole components move to the GPU when used; sequential: layer by layer (slowest, least
+    memory); group: the transformer's leaf layers stream from CPU (diffusers group offloading) while the
+    other components stay on ``device``.
+    """
+    if offload not in OFFLOAD_MODES:
+        raise ValueError(f"offload must be one of {', '.join(OFFLOAD_MODES)}; got {offload!r}")
     if vae_tiling:
         pipe.vae.enable_tiling()
     if offload == "model":
         pipe.enable_model_cpu_offload(device=device)
     elif offload == "sequential":
         pipe.enable_sequential_cpu_offload(device=device)
+    elif offload == "group":
+        target = torch.device(device or "cpu")
+        for name, component in pipe.components.items():
+            if name != "transformer" and isinstance(component, torch.nn.Module):
+                component.to(target)
+        pipe.transformer.enable_group_offload(
+            onload_device=target,
+            offload_device=torch.device("cpu"),
+            offload_type="leaf_level",
+            use_stream=target.type == "cuda",
+        )
     elif device is not None:
         pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
