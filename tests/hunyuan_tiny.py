@@ -11,9 +11,10 @@ from diffusers import (
 from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
 
 
-def tiny_pipeline(shift: float = 7.0) -> HunyuanVideoFramepackPipeline:
+def tiny_transformer(image_proj_dim: int = 32) -> HunyuanVideoFramepackTransformer3DModel:
+    """diffusers' tiny test configuration of the FramePack transformer, random weights (seed 0)."""
     torch.manual_seed(0)
-    transformer = HunyuanVideoFramepackTransformer3DModel(
+    return HunyuanVideoFramepackTransformer3DModel(
         in_channels=4,
         out_channels=4,
         num_attention_heads=2,
@@ -28,9 +29,13 @@ def tiny_pipeline(shift: float = 7.0) -> HunyuanVideoFramepackPipeline:
         pooled_projection_dim=8,
         rope_axes_dim=(2, 4, 4),
         has_image_proj=True,
-        image_proj_dim=32,
+        image_proj_dim=image_proj_dim,
         has_clean_x_embedder=True,
     ).eval()
+
+
+def tiny_pipeline(shift: float = 7.0) -> HunyuanVideoFramepackPipeline:
+    transformer = tiny_transformer()
     torch.manual_seed(0)
     vae = AutoencoderKLHunyuanVideo(
         in_channels=3,
@@ -84,4 +89,4 @@ def tiny_inputs(height=32, width=32, seed=0, batch=1):
     )
 
 
-__all__ = ["np", "tiny_inputs", "tiny_pipeline"]
+__all__ = ["np", "tiny_inputs", "tiny_pipeline", "tiny_transformer"]

@@ -54,12 +54,15 @@ def image_file(tmp_path_factory):
     return path
 
 
-def _backend(model_dir):
+def _backend(model_dir, **kwargs):
+    """The tiny model loaded from disk, with fixed prompt embeddings (it has no text encoders)."""
     g = torch.Generator().manual_seed(0)
     pe = HunyuanCondition(
         torch.randn(1, 6, 16, generator=g), torch.ones(1, 6), torch.randn(1, 8, generator=g), torch.empty(0)
     )
-    return HunyuanBackend.from_pretrained(model_dir, device="cpu", prompt_embeds=pe, guidance_scale=6.0)
+    return HunyuanBackend.from_pretrained(
+        model_dir, device="cpu", prompt_embeds=pe, guidance_scale=6.0, **kwargs
+    )
 
 
 def test_generate_api_outputs_and_metadata(model_dir, image_file):
@@ -87,9 +90,8 @@ def test_pixel_frame_map():
     assert pixel_frame_map([-1, 0, 0, 1], 4) == [-1] + [0] * 8 + [1] * 4
 
 
-def test_cli_generate_writes_mp4_sidecar_latents(model_dir, prompt_file, image_file, tmp_path):
-    out = tmp_path / "gen"
-    args = [
+def cli_args(model_dir, image_file, steps):
+    return [
         "generate",
         "--model",
         str(model_dir),
@@ -98,8 +100,13 @@ def test_cli_generate_writes_mp4_sidecar_latents(model_dir, prompt_file, image_f
         "--sections",
         "2",
         "--steps",
-        "2",
+        str(steps),
     ]
+
+
+def test_cli_generate_writes_mp4_sidecar_latents(model_dir, prompt_file, image_file, tmp_path):
+    out = tmp_path / "gen"
+    args = cli_args(model_dir, image_file, steps=2)
     args += [
         "--prompt-embeds",
         str(prompt_file),
@@ -134,17 +141,7 @@ def test_cli_generate_writes_mp4_sidecar_latents(model_dir, prompt_file, image_f
 )
 def test_cli_generate_bad_input_writes_nothing(model_dir, prompt_file, image_file, tmp_path, extra, message):
     out = tmp_path / "gen"
-    args = [
-        "generate",
-        "--model",
-        str(model_dir),
-        "--image",
-        str(image_file),
-        "--sections",
-        "2",
-        "--steps",
-        "1",
-    ]
+    args = cli_args(model_dir, image_file, steps=1)
     args += ["--prompt-embeds", str(prompt_file), "--out", str(out), *extra]
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
@@ -208,12 +205,7 @@ def test_mp4_round_trip(tmp_path):
 
 
 def test_group_offload_gives_the_same_video(model_dir, image_file):
-    g = torch.Generator().manual_seed(0)
-    pe = HunyuanCondition(
-        torch.randn(1, 6, 16, generator=g), torch.ones(1, 6), torch.randn(1, 8, generator=g), torch.empty(0)
-    )
-    plain = HunyuanBackend.from_pretrained(model_dir, device="cpu", prompt_embeds=pe)
-    grouped = HunyuanBackend.from_pretrained(model_dir, device="cpu", offload="group", prompt_embeds=pe)
+    plain, grouped = _backend(model_dir), _backend(model_dir, offload="group")
     a = generate(plain, "vanilla", str(image_file), sections=1, seeds=[0], steps=2, decode=False)
     b = generate(grouped, "vanilla", str(image_file), sections=1, seeds=[0], steps=2, decode=False)
     torch.testing.assert_close(a.latents, b.latents, rtol=0, atol=1e-6)
@@ -222,12 +214,7 @@ def test_group_offload_gives_the_same_video(model_dir, image_file):
 
 
 def test_bf16_path_runs_and_tracks_fp32(model_dir, image_file):
-    g = torch.Generator().manual_seed(0)
-    pe = HunyuanCondition(
-        torch.randn(1, 6, 16, generator=g), torch.ones(1, 6), torch.randn(1, 8, generator=g), torch.empty(0)
-    )
-    fp32 = HunyuanBackend.from_pretrained(model_dir, device="cpu", prompt_embeds=pe)
-    bf16 = HunyuanBackend.from_pretrained(model_dir, device="cpu", dtype=torch.bfloat16, prompt_embeds=pe)
+    fp32, bf16 = _backend(model_dir), _backend(model_dir, dtype=torch.bfloat16)
     assert bf16.denoiser.dtype == torch.bfloat16
     a = generate(fp32, "inverted", str(image_file), sections=1, seeds=[0], steps=2, decode=False).latents
     b = generate(bf16, "inverted", str(image_file), sections=1, seeds=[0], steps=2, decode=False).latents

@@ -24,6 +24,26 @@ def pipe():
     return p
 
 
+def pipeline_latents(pipe, inp, sections, sampling_type, **extra):
+    """diffusers' own pipeline: the final latent video for seed 42."""
+    return pipe(
+        image=inp["image"],
+        prompt_embeds=inp["prompt_embeds"],
+        prompt_attention_mask=inp["prompt_attention_mask"],
+        pooled_prompt_embeds=inp["pooled_prompt_embeds"],
+        height=H,
+        width=W,
+        num_frames=33 * sections,
+        latent_window_size=9,
+        num_inference_steps=STEPS,
+        guidance_scale=6.0,
+        generator=torch.Generator().manual_seed(42),
+        output_type="latent",
+        sampling_type=sampling_type,
+        **extra,
+    ).frames[-1]
+
+
 def _cond(pipe, inp, guidance=6.0):
     img = pipe.video_processor.preprocess(inp["image"], H, W)
     emb = pipe.encode_image(img, device="cpu").float()
@@ -52,22 +72,7 @@ def test_latents_equal_diffusers_pipeline(pipe, sampling_type, name, sections, l
     if last_image:
         last = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(5)) * 2 - 1
         extra["last_image"] = last
-    ref = pipe(
-        image=inp["image"],
-        prompt_embeds=inp["prompt_embeds"],
-        prompt_attention_mask=inp["prompt_attention_mask"],
-        pooled_prompt_embeds=inp["pooled_prompt_embeds"],
-        height=H,
-        width=W,
-        num_frames=33 * sections,
-        latent_window_size=9,
-        num_inference_steps=STEPS,
-        guidance_scale=6.0,
-        generator=torch.Generator().manual_seed(42),
-        output_type="latent",
-        sampling_type=sampling_type,
-        **extra,
-    ).frames[-1]
+    ref = pipeline_latents(pipe, inp, sections, sampling_type, **extra)
 
     # Same random stream as the pipeline: the start latent is sampled first, then one noise draw per section.
     g = torch.Generator().manual_seed(42)
@@ -118,40 +123,21 @@ def test_every_variant_runs_and_is_deterministic(pipe, name):
     assert not torch.equal(runs[0][0], runs[0][1])  # different seeds -> different videos
 
 
-def test_plan_backend_mismatch_is_a_clear_error(pipe):
+@pytest.mark.parametrize(
+    "schedule,sections,message",
+    [
+        ("td_f8k8f4k4f2k2f1k1_g9", 1, "only has k1, k2 and k4 inputs; this plan needs k8"),
+        ("td_f1k1_g9", 1, "no k2, k4 group"),
+        ("f1k1_ta_f16k4f2k2f1k1_g9", 4, "no tail input"),
+    ],
+)
+def test_plan_backend_mismatch_is_a_clear_error(pipe, schedule, sections, message):
     inp = tiny_inputs(H, W)
     _, cond = _cond(pipe, inp)
     den = HunyuanFramepackDenoiser(pipe.transformer)
-    with pytest.raises(ValueError, match="only has k1, k2 and k4 inputs; this plan needs k8"):
-        generate_latents(
-            den,
-            variant("vanilla", schedule="td_f8k8f4k4f2k2f1k1_g9"),
-            inp["image_latents"],
-            cond,
-            sections=1,
-            seeds=[0],
-            steps=1,
-        )
-    with pytest.raises(ValueError, match="no k2, k4 group"):
-        generate_latents(
-            den,
-            variant("vanilla", schedule="td_f1k1_g9"),
-            inp["image_latents"],
-            cond,
-            sections=1,
-            seeds=[0],
-            steps=1,
-        )
-    with pytest.raises(ValueError, match="no tail input"):
-        generate_latents(
-            den,
-            variant("vanilla", schedule="f1k1_ta_f16k4f2k2f1k1_g9"),
-            inp["image_latents"],
-            cond,
-            sections=4,
-            seeds=[0],
-            steps=1,
-        )
+    with pytest.raises(ValueError, match=message):
+        cfg = variant("vanilla", schedule=schedule)
+        generate_latents(den, cfg, inp["image_latents"], cond, sections=sections, seeds=[0], steps=1)
 
 
 def test_real_cfg_equals_diffusers_true_cfg(pipe):
@@ -163,22 +149,7 @@ def test_real_cfg_equals_diffusers_true_cfg(pipe):
         negative_prompt_attention_mask=torch.ones(1, 6),
         negative_pooled_prompt_embeds=torch.randn(1, 8, generator=g),
     )
-    ref = pipe(
-        image=inp["image"],
-        prompt_embeds=inp["prompt_embeds"],
-        prompt_attention_mask=inp["prompt_attention_mask"],
-        pooled_prompt_embeds=inp["pooled_prompt_embeds"],
-        height=H,
-        width=W,
-        num_frames=33 * 2,
-        num_inference_steps=STEPS,
-        guidance_scale=6.0,
-        true_cfg_scale=3.0,
-        generator=torch.Generator().manual_seed(42),
-        output_type="latent",
-        sampling_type="inverted_anti_drifting",
-        **neg,
-    ).frames[-1]
+    ref = pipeline_latents(pipe, inp, 2, "inverted_anti_drifting", true_cfg_scale=3.0, **neg)
     uncond = HunyuanCondition(
         neg["negative_prompt_embeds"],
         neg["negative_prompt_attention_mask"],

@@ -10,28 +10,7 @@ from fpeval.tokens import LatentSize, count_tokens
 
 diffusers = pytest.importorskip("diffusers")
 
-
-def tiny_transformer():
-    """diffusers' tiny test configuration of HunyuanVideoFramepackTransformer3DModel (random weights)."""
-    torch.manual_seed(0)
-    return diffusers.HunyuanVideoFramepackTransformer3DModel(
-        in_channels=4,
-        out_channels=4,
-        num_attention_heads=2,
-        attention_head_dim=10,
-        num_layers=1,
-        num_single_layers=1,
-        num_refiner_layers=1,
-        patch_size=2,
-        patch_size_t=1,
-        guidance_embeds=True,
-        text_embed_dim=16,
-        pooled_projection_dim=8,
-        rope_axes_dim=(2, 4, 4),
-        has_image_proj=True,
-        image_proj_dim=16,
-        has_clean_x_embedder=True,
-    ).eval()
+from hunyuan_tiny import tiny_transformer  # noqa: E402
 
 
 def official_init(k1_weight: torch.Tensor, k: int) -> torch.Tensor:
@@ -45,7 +24,7 @@ def official_init(k1_weight: torch.Tensor, k: int) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def pair():
-    model = tiny_transformer()
+    model = tiny_transformer(image_proj_dim=16)
     ours = PackedPatchEmbed(4, 20, patch_size=2, kernels=(1, 2, 4), rope_axes_dim=(2, 4, 4), rope_theta=256.0)
     ours.init_from_k1(model.clean_x_embedder.proj)
     with torch.no_grad():
