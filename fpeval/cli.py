@@ -191,6 +191,55 @@ def variant_show(
             typer.echo(f"    {what:<15} k{spec.kernel:<2} RoPE {_ranges(spec.rope):<14} <- {source}")
 
 
+@app.command("train")
+@user_errors
+def train_cmd(
+    recipe: str = typer.Argument(
+        ..., help="ae (frame autoencoder), base, df (DiffusionForcing) or discrete (+D)."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Checkpoint path (.safetensors); a .json card is written beside it."
+    ),
+    autoencoder: Path | None = typer.Option(
+        None, "--autoencoder", help="Frame autoencoder checkpoint (default: the shipped mini-ae)."
+    ),
+    steps: int | None = typer.Option(None, "--steps", help="Optimisation steps (default: the recipe's)."),
+    batch: int | None = typer.Option(None, "--batch", help="Batch size (denoiser recipes)."),
+    clips: int | None = typer.Option(
+        None, "--clips", help="World clips to encode for training (denoiser recipes)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Training seed."),
+    threads: int | None = typer.Option(None, "--threads", help="torch CPU threads."),
+) -> None:
+    """Train FramePack-mini: the frame autoencoder or a denoiser recipe, on the procedural world."""
+    import torch
+
+    from fpeval.models import WEIGHTS
+    from fpeval.training import (
+        RECIPES,
+        AutoencoderTraining,
+        DenoiserTraining,
+        train_autoencoder,
+        train_denoiser,
+    )
+
+    if out.suffix != ".safetensors":
+        raise ValueError(f"--out must end in .safetensors, got {out}")
+    if recipe != "ae" and recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; accepted: ae, {', '.join(RECIPES)}")
+    if threads:
+        torch.set_num_threads(threads)
+    overrides = {k: v for k, v in dict(steps=steps, seed=seed).items() if v is not None}
+    if recipe == "ae":
+        _, card = train_autoencoder(AutoencoderTraining(**overrides), out)
+        typer.echo(f"wrote {out}: held-out PSNR {card['eval']['heldout_psnr_db']} dB")
+        return
+    overrides.update({k: v for k, v in dict(batch=batch, clips=clips).items() if v is not None})
+    ae = autoencoder or WEIGHTS / "mini-ae.safetensors"
+    _, card = train_denoiser(DenoiserTraining(recipe=recipe, **overrides), ae, out)
+    typer.echo(f"wrote {out}: final loss {card['loss_curve'][-1]['loss']}")
+
+
 def _load_backend(
     model: str | None,
     device: str | None,

@@ -31,6 +31,7 @@ class SectionContext:
     groups: list[ContextGroup]
     tail: TailGroup | None = None
     group_sigmas: list[float] | None = None  # per-group noise level of the context (DiffusionForcing)
+    tail_sigma: float = 0.0
     cache: dict = field(default_factory=dict, repr=False, compare=False)  # per-section backend precomputation
 
 
@@ -78,6 +79,7 @@ def _noised_history(ctx: SectionContext, level: float, generator: torch.Generato
     out = _map_history(ctx, lambda x: diffusion_forcing_noise(x, level, generator))
     out.cache = {}  # freshly noised history: nothing precomputed applies
     out.group_sigmas = [level if g.role in HISTORY_ROLES else 0.0 for g in out.groups]
+    out.tail_sigma = level if out.tail is not None else 0.0
     return out
 
 

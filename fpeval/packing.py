@@ -135,7 +135,11 @@ class PackedPatchEmbed(nn.Module):
         separate_section_proj: bool = True,
         rope_axes_dim: Sequence[int] = (16, 56, 56),
         rope_theta: float = 256.0,
+        pooled_above: int | None = None,
     ):
+        """``pooled_above=M`` realises every kernel N > M as (N/M)^3 average pooling followed by the kM
+        projection: the same tokens and the same start as the init rule, with kM's parameter count
+        (a k16 Conv3d alone has 16^3 p^2 C dim weights)."""
         super().__init__()
         bad = [k for k in kernels if k not in KERNELS]
         if bad or 1 not in kernels:
@@ -146,11 +150,15 @@ class PackedPatchEmbed(nn.Module):
         self.dim = dim
         self.patch_size = patch_size
         self.kernels = tuple(sorted(set(kernels)))
+        if pooled_above is not None and pooled_above not in self.kernels:
+            raise ValueError(f"pooled_above=k{pooled_above} must be one of the kernels {list(self.kernels)}")
+        self.pooled_above = pooled_above
         p = patch_size
         self.proj = nn.ModuleDict(
             {
                 f"k{k}": nn.Conv3d(in_channels, dim, kernel_size=(k, k * p, k * p), stride=(k, k * p, k * p))
                 for k in self.kernels
+                if pooled_above is None or k <= pooled_above
             }
         )
         self.section_proj = (
@@ -180,7 +188,7 @@ class PackedPatchEmbed(nn.Module):
                 self.section_proj.weight.copy_(source.weight)
                 self.section_proj.bias.copy_(source.bias)
         for k in self.kernels:
-            if k == 1:
+            if k == 1 or f"k{k}" not in self.proj:
                 continue
             w = k1.weight.repeat_interleave(k, 2).repeat_interleave(k, 3).repeat_interleave(k, 4) / k**3
             self.proj[f"k{k}"].weight.copy_(w)
@@ -211,12 +219,17 @@ class PackedPatchEmbed(nn.Module):
             )
 
     def _embed(self, x: torch.Tensor, kernel: int) -> torch.Tensor:
-        if f"k{kernel}" not in self.proj:
+        if kernel not in self.kernels:
             raise ValueError(
                 f"kernel k{kernel} is not available in this embedder; it has {', '.join(f'k{k}' for k in self.kernels)}"
             )
         x = pad_to_multiple(x, self.kernel_size(kernel))
-        return self.proj[f"k{kernel}"](x.to(self.proj[f"k{kernel}"].weight.dtype)).flatten(2).transpose(1, 2)
+        conv_kernel = kernel
+        if self.pooled_above is not None and kernel > self.pooled_above:
+            x = F.avg_pool3d(x, kernel // self.pooled_above)
+            conv_kernel = self.pooled_above
+        proj = self.proj[f"k{conv_kernel}"]
+        return proj(x.to(proj.weight.dtype)).flatten(2).transpose(1, 2)
 
     # -- forward --------------------------------------------------------------------------
     def forward(

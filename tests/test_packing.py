@@ -217,3 +217,25 @@ def test_bad_inputs_raise_clear_errors():
         PackedPatchEmbed(4, 24, kernels=(2, 3))
     with pytest.raises(ValueError, match="three positive even"):
         RotaryTable((3, 4, 4))
+
+
+@pytest.mark.parametrize("k", [8, 16])
+def test_pooled_kernels_equal_the_init_rule_conv(k):
+    """A pooled kN (pooling + k4) gives the same tokens as a full kN conv initialised from that k4."""
+    torch.manual_seed(0)
+    full = PackedPatchEmbed(3, 12, kernels=(1, 2, 4, k), rope_axes_dim=(4, 4, 4)).double()
+    pooled = PackedPatchEmbed(3, 12, kernels=(1, 2, 4, k), rope_axes_dim=(4, 4, 4), pooled_above=4).double()
+    pooled.load_state_dict({n: v for n, v in full.state_dict().items() if n in pooled.state_dict()})
+    with torch.no_grad():  # the full kN as "k4 on the (k/4)^3-average-pooled input"
+        r = k // 4
+        w = (
+            pooled.proj["k4"].weight.repeat_interleave(r, 2).repeat_interleave(r, 3).repeat_interleave(r, 4)
+            / r**3
+        )
+        full.proj[f"k{k}"].weight.copy_(w)
+        full.proj[f"k{k}"].bias.copy_(pooled.proj["k4"].bias)
+    x = torch.randn(2, 3, k + 3, 2 * k + 6, 4 * k - 2, dtype=torch.float64)  # padding on every axis
+    torch.testing.assert_close(pooled._embed(x, k), full._embed(x, k))
+    assert sum(p.numel() for p in pooled.parameters()) < sum(p.numel() for p in full.parameters()) / 2
+    with pytest.raises(ValueError, match="pooled_above=k3"):
+        PackedPatchEmbed(3, 12, kernels=(1, 2, 4), rope_axes_dim=(4, 4, 4), pooled_above=3)

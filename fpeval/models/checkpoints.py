@@ -1,0 +1,30 @@
+"""Reading checkpoints (safetensors weights + JSON card) with clear errors for missing or corrupted files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(config, state_dict) of ``path`` (``.safetensors``) and its ``.json`` card."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    card = path.with_suffix(".json")
+    for p in (path, card):
+        if not p.is_file():
+            raise FileNotFoundError(f"checkpoint file not found: {p}")
+    try:
+        meta = json.loads(card.read_text())
+        config = meta["config"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"checkpoint card {card} is corrupted or has no 'config': {e}") from None
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"checkpoint {path} is not a readable safetensors file: {e}") from None
+    return config, state

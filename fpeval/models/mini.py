@@ -1,0 +1,198 @@
+"""FramePack-mini: a compact packed-context video denoiser built on ``fpeval.packing``.
+
+One transformer over [tail | context at k16 ... k1 | section] tokens plus start-image tokens, with
+3-axis RoPE at each frame's (possibly gapped) time index and per-token timestep conditioning
+(adaLN from each token's own noise level), so clean context (sigma 0), DiffusionForcing history
+(sigma > 0) and the noisy section share one model. Any schedule (k1..k16, td/ta/tc) works. It is a
+``Denoiser``: ``model(x, sigma, context, cond) -> velocity``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+from fpeval.artifacts import atomic_path, write_text
+from fpeval.engine import SectionContext
+from fpeval.packing import PackedPatchEmbed
+
+
+class MiniConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    latent_channels: int = 8
+    dim: int = 128
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    patch_size: int = 2
+    kernels: tuple[int, ...] = (1, 2, 4, 8, 16)
+    pooled_above: int = 4  # k8 / k16 = average pooling + the k4 projection
+    rope_axes_dim: tuple[int, int, int] = (8, 12, 12)
+    rope_theta: float = 256.0
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.heads
+
+
+@dataclass
+class MiniCondition:
+    """Start-image conditioning: the start frame's latent (B, C, 1, h, w)."""
+
+    image_latents: torch.Tensor
+
+
+def timestep_embedding(sigma: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of sigma * 1000 for any shape of sigma -> (*sigma.shape, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10_000) * torch.arange(half, device=sigma.device, dtype=torch.float32) / half)
+    args = sigma.float()[..., None] * 1000.0 * freqs
+    return torch.cat([args.cos(), args.sin()], dim=-1)
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Apply interleaved-pair rotary embedding: x (B, H, L, D), cos/sin (L, D)."""
+    x_even, x_odd = x.unflatten(-1, (-1, 2)).unbind(-1)
+    rotated = torch.stack([-x_odd, x_even], dim=-1).flatten(-2)
+    return x * cos + rotated * sin
+
+
+class Block(nn.Module):
+    """Pre-norm attention + MLP, both modulated per token (shift, scale, gate) by the token's timestep."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float):
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.q_norm = nn.RMSNorm(dim // heads, eps=1e-6)
+        self.k_norm = nn.RMSNorm(dim // heads, eps=1e-6)
+        self.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, dim))
+        self.modulation = nn.Linear(dim, 6 * dim)
+        nn.init.zeros_(self.modulation.weight)
+        nn.init.zeros_(self.modulation.bias)
+
+    def forward(
+        self, x: torch.Tensor, temb: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+    ) -> torch.Tensor:
+        b, n, d = x.shape
+        s1, c1, g1, s2, c2, g2 = self.modulation(F.silu(temb)).chunk(6, dim=-1)
+        h = self.norm1(x) * (1 + c1) + s1
+        q, k, v = self.qkv(h).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        q, k = rotate(self.q_norm(q), cos, sin), rotate(self.k_norm(k), cos, sin)
+        a = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d)
+        x = x + g1 * self.proj(a)
+        h = self.norm2(x) * (1 + c2) + s2
+        return x + g2 * self.mlp(h)
+
+
+class FramePackMini(nn.Module):
+    """The FramePack-mini denoiser (predicts flow-matching velocity for the section)."""
+
+    def __init__(self, config: MiniConfig | None = None):
+        super().__init__()
+        cfg = config or MiniConfig()
+        if cfg.dim % cfg.heads or sum(cfg.rope_axes_dim) != cfg.head_dim:
+            raise ValueError(
+                f"dim/heads = {cfg.dim}/{cfg.heads} must give head_dim = sum(rope_axes_dim) = {sum(cfg.rope_axes_dim)}"
+            )
+        self.config = cfg
+        self.embed = PackedPatchEmbed(
+            cfg.latent_channels,
+            cfg.dim,
+            cfg.patch_size,
+            cfg.kernels,
+            True,
+            cfg.rope_axes_dim,
+            cfg.rope_theta,
+            pooled_above=cfg.pooled_above,
+        )
+        self.embed.init_from_k1()
+        self.image_embed = nn.Conv2d(cfg.latent_channels, cfg.dim, cfg.patch_size, stride=cfg.patch_size)
+        self.image_type = nn.Parameter(torch.zeros(cfg.dim))
+        self.time_mlp = nn.Sequential(nn.Linear(256, cfg.dim), nn.SiLU(), nn.Linear(cfg.dim, cfg.dim))
+        self.blocks = nn.ModuleList(Block(cfg.dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
+        self.norm_out = nn.LayerNorm(cfg.dim, elementwise_affine=False, eps=1e-6)
+        self.out_modulation = nn.Linear(cfg.dim, 2 * cfg.dim)
+        self.out = nn.Linear(cfg.dim, cfg.patch_size**2 * cfg.latent_channels)
+        for layer in (self.out_modulation, self.out):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(
+        self, x: torch.Tensor, sigma: torch.Tensor, context: SectionContext, cond: MiniCondition
+    ) -> torch.Tensor:
+        b, c, t, h, w = x.shape
+        packed = self.embed(x, context.section_indices, context.groups, context.tail)
+        tokens = packed.tokens
+        # per-token noise level: section at sigma, context groups at their own level (0 = clean)
+        levels = context.group_sigmas or [0.0] * len(context.groups)
+        by_group = sorted(zip(context.groups, levels, strict=True), key=lambda gl: -gl[0].kernel)
+        sig = torch.zeros(b, tokens.shape[1], device=x.device)
+        span_iter = iter(packed.spans)
+        if context.tail is not None:
+            sig[:, next(span_iter)[2]] = context.tail_sigma
+        for (_, level), (_, _, span) in zip(by_group, span_iter, strict=False):
+            sig[:, span] = level
+        sig[:, packed.section] = sigma.to(x.device).float().view(-1, 1)
+        # start-image tokens: no rotation (cos 1, sin 0), a learned type embedding, clean (sigma 0)
+        img = (
+            self.image_embed(cond.image_latents[:, :, 0].to(tokens.dtype)).flatten(2).transpose(1, 2)
+            + self.image_type
+        )
+        tokens = torch.cat([img, tokens], dim=1)
+        sig = torch.cat([torch.zeros(b, img.shape[1], device=x.device), sig], dim=1)
+        cos = torch.cat([torch.ones(img.shape[1], packed.rope_cos.shape[1]), packed.rope_cos.cpu()]).to(
+            x.device
+        )
+        sin = torch.cat([torch.zeros(img.shape[1], packed.rope_sin.shape[1]), packed.rope_sin.cpu()]).to(
+            x.device
+        )
+        temb = self.time_mlp(timestep_embedding(sig, 256))
+        for block in self.blocks:
+            tokens = block(tokens, temb, cos, sin)
+        n_sec = packed.section.stop - packed.section.start
+        out = tokens[:, -n_sec:]
+        shift, scale = self.out_modulation(F.silu(temb[:, -n_sec:])).chunk(2, dim=-1)
+        out = self.out(self.norm_out(out) * (1 + scale) + shift)  # (B, T*gh*gw, p*p*C)
+        p = self.config.patch_size
+        gh, gw = h // p, w // p
+        out = out.view(b, t, gh, gw, c, p, p).permute(0, 4, 1, 2, 5, 3, 6)
+        return out.reshape(b, c, t, h, w)
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def save(self, path: str | Path, card: dict | None = None) -> Path:
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp))
+        write_text(
+            path.with_suffix(".json"),
+            json.dumps({"config": self.config.model_dump(), **(card or {})}, indent=2),
+        )
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> FramePackMini:
+        from fpeval.models.checkpoints import read_checkpoint
+
+        config, state = read_checkpoint(path)
+        model = cls(MiniConfig(**config))
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(
+                f"checkpoint {path} does not fit FramePack-mini: missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
+        return model.eval()

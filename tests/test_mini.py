@@ -1,0 +1,107 @@
+"""FramePack-mini: forward shapes for every paper schedule, training lowers the loss, checkpoints."""
+
+import json
+
+import pytest
+import torch
+
+from fpeval.engine import SectionContext, materialise
+from fpeval.models.autoencoder import AutoencoderConfig, FrameAutoencoder
+from fpeval.models.mini import FramePackMini, MiniCondition, MiniConfig
+from fpeval.schedule import PAPER_SCHEDULES
+from fpeval.training import DenoiserTraining, flow_loss, sample_layout
+from fpeval.variants import make_plan, variant
+
+SMALL = dict(dim=32, depth=1, heads=1, rope_axes_dim=(8, 12, 12))
+
+
+def small_model(seed=0):
+    torch.manual_seed(seed)
+    return FramePackMini(MiniConfig(**SMALL))
+
+
+PAPER = sorted(set(PAPER_SCHEDULES.values()) | {"td_f16k16f8k8f4k4f2k2f1k1_g9", "tc_f16k4f4k2f1k1_g9"})
+
+
+@pytest.mark.parametrize("schedule", PAPER)
+def test_forward_shapes_for_every_paper_schedule(schedule):
+    model = small_model()
+    plan = variant(
+        "inverted"
+        if schedule.endswith("_td")
+        else ("endpoint" if "_x_f1k1" in schedule and schedule.startswith("td") else "vanilla"),
+        schedule=schedule,
+    )
+    steps = make_plan(plan, 3).steps
+    timeline = torch.randn(2, 8, 29, 8, 8)
+    for step in steps:
+        ctx = materialise(step, timeline)
+        x = torch.randn(2, 8, len(step.section), 8, 8)
+        out = model(x, torch.rand(2), ctx, MiniCondition(timeline[:, :, :1]))
+        assert out.shape == x.shape and torch.isfinite(out).all()
+
+
+def test_context_changes_the_output_and_per_token_sigma_matters():
+    model = small_model()
+    for p in model.parameters():  # leave the zero-initialised output layers behind
+        torch.nn.init.normal_(p, std=0.05)
+    step = make_plan("vanilla", 3).steps[2]
+    timeline = torch.randn(1, 8, 29, 8, 8)
+    ctx = materialise(step, timeline)
+    x, s, cond = torch.randn(1, 8, 9, 8, 8), torch.tensor([0.5]), MiniCondition(timeline[:, :, :1])
+    base = model(x, s, ctx, cond)
+    other = materialise(step, timeline + 1)
+    assert not torch.allclose(base, model(x, s, other, MiniCondition(timeline[:, :, :1])))
+    noisy = SectionContext(ctx.section_indices, ctx.groups, ctx.tail, [0.7] * len(ctx.groups))
+    assert not torch.allclose(base, model(x, s, noisy, cond))
+
+
+def test_a_few_training_steps_lower_the_loss():
+    g = torch.Generator().manual_seed(0)
+    latents = torch.randn(8, 8, 1, 8, 8, generator=g) + 0.05 * torch.randn(8, 8, 40, 8, 8, generator=g)
+    model = small_model()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    step = sample_layout(torch.Generator().manual_seed(0), DenoiserTraining(model=SMALL), 40)[1]
+    sigma = torch.full((8,), 0.5)
+
+    def loss():  # fixed batch, fixed noise
+        return flow_loss(model, latents, step, sigma, torch.Generator().manual_seed(1))
+
+    before = loss().item()
+    for _ in range(60):
+        opt.zero_grad()
+        loss().backward()
+        opt.step()
+    assert loss().item() < 0.7 * before
+
+
+def test_checkpoint_round_trip_and_errors(tmp_path):
+    model = small_model(3)
+    path = model.save(tmp_path / "m.safetensors", {"note": "test"})
+    back = FramePackMini.load(path)
+    for (n, a), (_, b) in zip(model.state_dict().items(), back.state_dict().items(), strict=True):
+        assert torch.equal(a, b), n
+    assert json.loads(path.with_suffix(".json").read_text())["note"] == "test"
+    with pytest.raises(FileNotFoundError, match="checkpoint file not found"):
+        FramePackMini.load(tmp_path / "absent.safetensors")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 64)
+    bad.with_suffix(".json").write_text(path.with_suffix(".json").read_text())
+    with pytest.raises(ValueError, match="not a readable safetensors"):
+        FramePackMini.load(bad)
+    bad.with_suffix(".json").write_text("{not json")
+    with pytest.raises(ValueError, match="corrupted"):
+        FramePackMini.load(bad)
+
+
+def test_autoencoder_round_trip_shapes(tmp_path):
+    torch.manual_seed(0)
+    ae = FrameAutoencoder(AutoencoderConfig(block_out_channels=(8, 8, 8, 8), norm_num_groups=4))
+    frames = torch.rand(2, 3, 3, 64, 64)
+    z = ae.encode(frames)
+    assert z.shape == (2, 3, 8, 8, 8)
+    assert ae.decode(z).shape == frames.shape
+    ae.fit_latent_stats(frames[0])
+    path = ae.save(tmp_path / "ae.safetensors")
+    back = FrameAutoencoder.load(path)
+    torch.testing.assert_close(back.encode(frames), ae.encode(frames))
