@@ -248,10 +248,14 @@ def _load_backend(
     prompt_embeds: Path | None,
     guidance: float,
 ):
+    """A FramePack-mini name / checkpoint, or a HunyuanVideo-FramePack folder (default: $FPEVAL_HUNYUAN_FRAMEPACK)."""
     import torch
 
+    from fpeval import models
     from fpeval.models.hunyuan import HunyuanBackend, load_prompt_embeds
 
+    if model is not None and (model in models.MINI_MODELS or model.endswith(".safetensors")):
+        return models.load(model, device=device or "cpu")
     dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
     if dtype is not None and dtype not in dtypes:
         raise ValueError(f"unknown dtype {dtype!r}; accepted: {', '.join(dtypes)}")

@@ -68,8 +68,10 @@ def generate(
     negative_prompt: str = "",
     decode: bool = True,
 ) -> GenerationOutput:
-    """Generate one video per seed from ``image`` (and ``prompt``) with a sampling variant."""
+    """Generate one video per seed from ``image`` (one image, or a list with one per seed)."""
     cfg = variant(config) if isinstance(config, str) else config
+    if codebook is None and cfg.discrete:
+        codebook = getattr(backend, "codebook", None)  # a +D checkpoint ships its codebook
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("give at least one seed")
@@ -77,7 +79,14 @@ def generate(
     prompts = [prompt] * b if isinstance(prompt, str) else list(prompt)
     if len(prompts) != b:
         raise ValueError(f"got {len(prompts)} prompts for {b} seeds; give one prompt or one per seed")
-    images = to_tensor(image, backend.image_multiple)[None].repeat(b, 1, 1, 1)
+    if isinstance(image, (list, tuple)):
+        if len(image) != b:
+            raise ValueError(f"got {len(image)} images for {b} seeds; give one image or one per seed")
+        images = torch.stack([to_tensor(im, backend.image_multiple) for im in image])
+        if len({tuple(im.shape) for im in images}) != 1:
+            raise ValueError("all images must have the same size")
+    else:
+        images = to_tensor(image, backend.image_multiple)[None].repeat(b, 1, 1, 1)
     generators = [torch.Generator().manual_seed(s) for s in seeds]
     start = backend.encode_images(images, generators)
     end = None
