@@ -283,7 +283,8 @@ def generate_cmd(
         None,
         "--model",
         "-m",
-        help="Pipeline folder of HunyuanVideo-FramePack (default: $FPEVAL_HUNYUAN_FRAMEPACK).",
+        help="mini / mini-df / mini-discrete, a .safetensors checkpoint, or a HunyuanVideo-FramePack folder "
+        "(default: $FPEVAL_HUNYUAN_FRAMEPACK).",
     ),
     variant_name: str = typer.Option(
         "inverted", "--variant", "-v", help="Sampling variant (`fpeval variant list`)."
