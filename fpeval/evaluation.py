@@ -122,3 +122,28 @@ def filmstrip(
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return Path(path)
+
+
+def write_drift_report(
+    backend, out_dir: str | Path, variants=("vanilla", "inverted"), **study
+) -> pd.DataFrame:
+    """Run ``drift_study`` and write per-frame / per-video tables, the summary and a filmstrip."""
+    from fpeval.artifacts import atomic_path
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    per_frame, per_video, videos = drift_study(backend, variants, **study)
+    summary = drift_summary(per_video, reference=variants[0])
+    for name, table in (
+        ("drift_per_frame.csv", per_frame),
+        ("drift_per_video.csv", per_video),
+        ("drift_summary.csv", summary),
+    ):
+        with atomic_path(out / name) as tmp:
+            table.to_csv(tmp, index=False)
+    filmstrip(
+        videos,
+        out / "filmstrip.png",
+        title=f"{backend.name}: held-out start image 0, {study.get('sections', 20)} sections",
+    )
+    return summary
