@@ -147,3 +147,21 @@ def write_drift_report(
         title=f"{backend.name}: held-out start image 0, {study.get('sections', 20)} sections",
     )
     return summary
+
+
+def reference_drift(autoencoder, images: int = 16, frames: int = 181) -> pd.DataFrame:
+    """Eq. 7 drift of the real held-out clips (after an autoencoder round trip): the change the world
+    itself produces over the same length, to read model drift against."""
+    from fpeval.world import clip
+
+    rows = []
+    with torch.no_grad():
+        for seed in range(images):
+            video = autoencoder.decode(autoencoder.encode(clip(seed, "heldout", frames)))
+            t = frame_table((video.clamp(0, 1).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8))
+            row = {"variant": "world (ground truth)", "image": seed}
+            for stat in FRAME_STATS:
+                row[f"delta_{stat}"] = start_end_contrast(t[stat].to_numpy())
+                row[f"signed_{stat}"] = signed_drift(t[stat].to_numpy())
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -18,7 +18,9 @@ def checkpoint(tmp_path_factory):
     d = tmp_path_factory.mktemp("mini")
     torch.manual_seed(0)
     FramePackMini(MiniConfig(dim=32, depth=1, heads=1)).save(d / "tiny.safetensors")
-    FrameAutoencoder(AutoencoderConfig(block_out_channels=(8, 8, 8, 8), norm_num_groups=4)).save(d / "ae.safetensors")
+    FrameAutoencoder(AutoencoderConfig(block_out_channels=(8, 8, 8, 8), norm_num_groups=4)).save(
+        d / "ae.safetensors"
+    )
     Codebook(torch.randn(16, 8)).save(d / "tiny-codebook.safetensors")
     return d
 
@@ -42,7 +44,9 @@ def test_every_variant_generates(backend, name):
     assert torch.equal(out.latents, again.latents)
 
 
-@pytest.mark.parametrize("schedule", ["td_f16k16f8k8f4k4f2k2f1k1_g9", "ta_f16k4f4k2f1k1_g9", "tc_f16k4f4k2f1k1_g9"])
+@pytest.mark.parametrize(
+    "schedule", ["td_f16k16f8k8f4k4f2k2f1k1_g9", "ta_f16k4f4k2f1k1_g9", "tc_f16k4f4k2f1k1_g9"]
+)
 def test_schedules_the_real_model_cannot_run(backend, schedule):
     _, img = heldout_start_images(1)[0]
     out = generate(backend, variant("vanilla", schedule=schedule), img, sections=4, seeds=[0], steps=1)

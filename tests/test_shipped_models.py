@@ -1,0 +1,49 @@
+"""The checkpoints shipped in the package load by name and generate with every variant."""
+
+import json
+
+import pytest
+import torch
+
+from fpeval import models
+from fpeval.generate import generate
+from fpeval.history import Codebook
+from fpeval.variants import VARIANTS
+from fpeval.world import clip, heldout_start_images
+
+SHIPPED = sorted(
+    p.stem for p in models.WEIGHTS.glob("mini*.safetensors") if not p.stem.endswith(("-ae", "-codebook"))
+)
+
+
+def test_the_default_model_and_autoencoder_are_shipped():
+    assert "mini" in SHIPPED
+    ae_card = json.loads((models.WEIGHTS / "mini-ae.json").read_text())
+    assert ae_card["eval"]["heldout_psnr_db"] > 15
+    total = sum(p.stat().st_size for p in models.WEIGHTS.iterdir())
+    assert total <= 25 * 2**20  # everything shipped fits in 25 MB
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_card_records_training(name):
+    card = json.loads((models.WEIGHTS / f"{name}.json").read_text())
+    assert card["config"] and card["loss_curve"] and card["training"]["steps"] > 0
+    first, last = card["loss_curve"][0]["loss"], card["loss_curve"][-1]["loss"]
+    assert last < first
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_shipped_model_generates_every_variant(name, variant):
+    backend = models.load(name)
+    images = [img for _, img in heldout_start_images(2)]
+    kwargs = {}
+    if VARIANTS[variant].get("discrete") and backend.codebook is None:
+        with pytest.raises(ValueError, match="pass a codebook"):
+            generate(backend, variant, images, sections=2, seeds=[0, 1], steps=2)
+        # a checkpoint trained without +D can still be sampled with a codebook fitted on world latents
+        latents = backend.autoencoder.encode(clip(0, "train", 8))[None].transpose(1, 2)
+        kwargs["codebook"] = Codebook.fit([latents.detach()], k=16, seed=0)
+    out = generate(backend, variant, images, sections=2, seeds=[0, 1], steps=2, **kwargs)
+    assert out.frames.shape == (2, 19, 64, 64, 3)
+    assert torch.isfinite(out.latents).all()
