@@ -68,6 +68,7 @@ class DenoiserTraining(BaseModel):
     )
     codebook_k: int = 128
     model: dict = {}  # MiniConfig overrides
+    init: str | None = None  # continue from this FramePack-mini checkpoint
 
 
 def encode_world(
@@ -125,7 +126,7 @@ def train_denoiser(
     codebook = None
     if cfg.recipe == "discrete":
         codebook = Codebook.fit([latents[: min(len(latents), 256)]], k=cfg.codebook_k, seed=cfg.seed)
-    model = FramePackMini(MiniConfig(**cfg.model)).train()
+    model = (FramePackMini.load(cfg.init) if cfg.init else FramePackMini(MiniConfig(**cfg.model))).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     curve = []
     for step in range(cfg.steps):
@@ -155,6 +156,10 @@ def train_denoiser(
         "loss_curve": curve,
         "train_seconds": round(time.time() - t0, 1),
     }
+    if cfg.init:  # keep the history of the run this one continues
+        from fpeval.models.checkpoints import read_card
+
+        card["continues"] = read_card(cfg.init)
     model.save(out, card)
     if codebook is not None:
         codebook.save(Path(out).with_name(Path(out).stem + "-codebook.safetensors"))

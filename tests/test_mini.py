@@ -105,3 +105,18 @@ def test_autoencoder_round_trip_shapes(tmp_path):
     path = ae.save(tmp_path / "ae.safetensors")
     back = FrameAutoencoder.load(path)
     torch.testing.assert_close(back.encode(frames), ae.encode(frames))
+
+
+def test_training_can_continue_from_a_checkpoint(tmp_path):
+    from fpeval.training import train_denoiser
+
+    g = torch.Generator().manual_seed(0)
+    latents = torch.randn(4, 8, 1, 8, 8, generator=g) + 0.05 * torch.randn(4, 8, 40, 8, 8, generator=g)
+    start = small_model(5).save(tmp_path / "start.safetensors", {"loss_curve": [{"step": 0, "loss": 1.0}]})
+    cfg = DenoiserTraining(steps=2, batch=2, init=str(start))
+    model, card = train_denoiser(
+        cfg, "unused", tmp_path / "next.safetensors", latents=latents, log=lambda _: None
+    )
+    assert card["continues"]["loss_curve"] == [{"step": 0, "loss": 1.0}]
+    assert model.config == FramePackMini.load(start).config
+    assert FramePackMini.load(tmp_path / "next.safetensors").config.dim == 32

@@ -28,3 +28,11 @@ def read_checkpoint(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
     except (SafetensorError, OSError, ValueError) as e:
         raise ValueError(f"checkpoint {path} is not a readable safetensors file: {e}") from None
     return config, state
+
+
+def read_card(path: str | Path) -> dict:
+    """The JSON card beside a checkpoint, without its weights."""
+    card = Path(path).with_suffix(".json")
+    if not card.is_file():
+        raise FileNotFoundError(f"checkpoint card not found: {card}")
+    return json.loads(card.read_text())
