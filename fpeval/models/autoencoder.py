@@ -7,13 +7,10 @@ normalised per channel with statistics measured on training frames.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from pydantic import BaseModel, ConfigDict
-
-from fpeval.artifacts import atomic_path, write_text
 
 
 class AutoencoderConfig(BaseModel):
@@ -82,16 +79,9 @@ class FrameAutoencoder(torch.nn.Module):
 
     def save(self, path: str | Path, card: dict | None = None) -> Path:
         """Weights as safetensors (fp32) and, beside them, ``<name>.json`` with the config and card."""
-        from safetensors.torch import save_file
+        from fpeval.models.checkpoints import write_checkpoint
 
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp))
-        write_text(
-            path.with_suffix(".json"),
-            json.dumps({"config": self.config.model_dump(), **(card or {})}, indent=2),
-        )
-        return path
+        return write_checkpoint(path, self.state_dict(), self.config.model_dump(), card)
 
     @classmethod
     def load(cls, path: str | Path) -> FrameAutoencoder:

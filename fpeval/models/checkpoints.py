@@ -8,6 +8,21 @@ from pathlib import Path
 import torch
 
 
+def write_checkpoint(
+    path: str | Path, state: dict[str, torch.Tensor], config: dict, card: dict | None = None
+) -> Path:
+    """Weights as safetensors and, beside them, ``<name>.json`` with the config and the model card."""
+    from safetensors.torch import save_file
+
+    from fpeval.artifacts import atomic_path, write_text
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
+    write_text(path.with_suffix(".json"), json.dumps({"config": config, **(card or {})}, indent=2))
+    return path
+
+
 def read_checkpoint(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
     """(config, state_dict) of ``path`` (``.safetensors``) and its ``.json`` card."""
     from safetensors import SafetensorError

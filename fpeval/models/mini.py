@@ -9,7 +9,6 @@ One transformer over [tail | context at k16 ... k1 | section] tokens plus start-
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,6 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-from fpeval.artifacts import atomic_path, write_text
 from fpeval.engine import SectionContext
 from fpeval.packing import PackedPatchEmbed
 
@@ -173,16 +171,9 @@ class FramePackMini(nn.Module):
 
     # -- checkpoints ----------------------------------------------------------------------
     def save(self, path: str | Path, card: dict | None = None) -> Path:
-        from safetensors.torch import save_file
+        from fpeval.models.checkpoints import write_checkpoint
 
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp))
-        write_text(
-            path.with_suffix(".json"),
-            json.dumps({"config": self.config.model_dump(), **(card or {})}, indent=2),
-        )
-        return path
+        return write_checkpoint(path, self.state_dict(), self.config.model_dump(), card)
 
     @classmethod
     def load(cls, path: str | Path) -> FramePackMini:
