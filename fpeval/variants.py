@@ -292,10 +292,13 @@ def make_plan(config: VariantConfig | str, sections: int, end_image: bool = Fals
 
 
 def _gaps_in_name_order(plan: Schedule, anchor_gaps: list[int]) -> list[int]:
-    """Map per-anchor gap lengths onto the schedule's 'x' parts (each 'x' separates one anchor)."""
-    n_x = sum(isinstance(q, Gap) for q in plan.parts)
-    if n_x == 0:
-        return []
-    if len(anchor_gaps) == n_x:
-        return anchor_gaps
-    return (anchor_gaps + [0] * n_x)[:n_x]
+    """The length of every 'x' in name order: the gap of the anchor run on its far side from ``gN``."""
+    runs = [i for i, q in enumerate(plan.parts) if isinstance(q, Run)]
+    anchor_index = {id(r): a for a, r in enumerate(plan.anchors)}
+    g = plan.parts.index(plan.section)
+    gaps = []
+    for i, part in enumerate(plan.parts):
+        if isinstance(part, Gap):
+            beyond = max(r for r in runs if r < i) if i < g else min(r for r in runs if r > i)
+            gaps.append(anchor_gaps[anchor_index[id(plan.parts[beyond])]])
+    return gaps

@@ -201,3 +201,13 @@ def test_bad_section_counts(n):
 def test_end_image_only_for_inverted():
     with pytest.raises(ValueError, match="only used by inverted"):
         make_plan("vanilla", 2, end_image=True)
+
+
+def test_gap_belongs_to_the_anchor_beyond_it():
+    """F1 start anchor (no gap) plus an endpoint after 'x': the gap is the endpoint's distance."""
+    plan = make_plan(variant("endpoint", schedule="f1k1_td_f16k4f2k2f1k1_g9_x_f1k1"), 4)
+    for step, gap in zip(plan.steps[1:], [LWS, 0], strict=True):
+        (ep,) = [s for s in step.context if s.role == "endpoint"]
+        assert ep.rope[0] - step.section_rope[-1] - 1 == gap
+        (start,) = [s for s in step.context if s.role == "start_frame"]
+        assert start.rope == (0,)
