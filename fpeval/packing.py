@@ -298,8 +298,3 @@ class PackedPatchEmbed(nn.Module):
         raise ValueError(
             f"tail option {tail.option!r} takes no tokens here; accepted: 'ta', 'tc' (omit the tail for 'td')"
         )
-
-    def unpatchify_shape(self, packed: PackedTokens, out_channels: int) -> tuple[int, ...]:
-        """Shape (C, T, H, W) of the section latents recovered from its tokens."""
-        t, gh, gw = packed.section_grid
-        return (out_channels, t, gh * self.patch_size, gw * self.patch_size)

@@ -28,6 +28,23 @@ class AutoencoderTraining(BaseModel):
     eval_clips: int = 16
 
 
+def _update(opt: torch.optim.Optimizer, model: torch.nn.Module, loss: torch.Tensor) -> None:
+    """One optimiser step with gradient clipping at norm 1."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+
+
+def _record(
+    curve: list, step: int, steps: int, key: str, value: torch.Tensor, t0: float, log, every: int = 50
+) -> None:
+    """Append a loss-curve point (and log it) every ``every`` steps and at the last step."""
+    if step % every == 0 or step == steps - 1:
+        curve.append({"step": step, key: round(value.item(), 5), "seconds": round(time.time() - t0, 1)})
+        log(f"step {step} {key} {value.item():.4f} ({time.time() - t0:.0f}s)")
+
+
 def cosine_lr(step: int, steps: int, lr: float, warmup: int = 100) -> float:
     if step < warmup:
         return lr * (step + 1) / warmup
@@ -139,13 +156,8 @@ def train_denoiser(
         loss = flow_loss(
             model, latents[idx], plan_step, sigma, rng, codebook=codebook, history_level=df_level
         )
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if step % 50 == 0 or step == cfg.steps - 1:
-            curve.append({"step": step, "loss": round(loss.item(), 5), "seconds": round(time.time() - t0, 1)})
-            log(f"{cfg.recipe} step {step} loss {loss.item():.4f} ({time.time() - t0:.0f}s)")
+        _update(opt, model, loss)
+        _record(curve, step, cfg.steps, "loss", loss, t0, lambda m: log(f"{cfg.recipe} {m}"))
     model.eval()
     card = {
         "kind": "fpeval-framepack-mini",
@@ -217,13 +229,8 @@ def train_autoencoder(cfg: AutoencoderTraining, out: str | Path, log=print):
         y = (model.vae.decode(post.mode()).sample + 1) / 2  # deterministic: sampling uses the posterior mean
         rec = (y - x).abs().mean()
         loss = rec + cfg.kl_weight * post.kl().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if step % 50 == 0 or step == cfg.steps - 1:
-            curve.append({"step": step, "l1": round(rec.item(), 5), "seconds": round(time.time() - t0, 1)})
-            log(f"ae step {step} l1 {rec.item():.4f} ({time.time() - t0:.0f}s)")
+        _update(opt, model, loss)
+        _record(curve, step, cfg.steps, "l1", rec, t0, lambda m: log(f"ae {m}"))
     model.eval()
     with torch.no_grad():
         model.fit_latent_stats(world_frames(cfg.seed * 10_000_000 + cfg.steps * cfg.batch_clips, 32, 4))

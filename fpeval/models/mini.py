@@ -151,12 +151,8 @@ class FramePackMini(nn.Module):
         )
         tokens = torch.cat([img, tokens], dim=1)
         sig = torch.cat([torch.zeros(b, img.shape[1], device=x.device), sig], dim=1)
-        cos = torch.cat([torch.ones(img.shape[1], packed.rope_cos.shape[1]), packed.rope_cos.cpu()]).to(
-            x.device
-        )
-        sin = torch.cat([torch.zeros(img.shape[1], packed.rope_sin.shape[1]), packed.rope_sin.cpu()]).to(
-            x.device
-        )
+        cos = torch.cat([packed.rope_cos.new_ones(img.shape[1], packed.rope_cos.shape[1]), packed.rope_cos])
+        sin = torch.cat([packed.rope_sin.new_zeros(img.shape[1], packed.rope_sin.shape[1]), packed.rope_sin])
         temb = self.time_mlp(timestep_embedding(sig, 256))
         for block in self.blocks:
             tokens = block(tokens, temb, cos, sin)
