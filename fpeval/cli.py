@@ -209,6 +209,15 @@ def train_cmd(
         None, "--clips", help="World clips to encode for training (denoiser recipes)."
     ),
     seed: int = typer.Option(0, "--seed", help="Training seed."),
+    lr: float | None = typer.Option(None, "--lr", help="Peak learning rate (cosine schedule)."),
+    init: Path | None = typer.Option(
+        None, "--init", help="Continue from this FramePack-mini checkpoint (denoiser recipes)."
+    ),
+    latents_cache: Path | None = typer.Option(
+        None,
+        "--latents-cache",
+        help="Encoded training clips (.safetensors): read when present, written after encoding otherwise.",
+    ),
     threads: int | None = typer.Option(None, "--threads", help="torch CPU threads."),
 ) -> None:
     """Train FramePack-mini: the frame autoencoder or a denoiser recipe, on the procedural world."""
@@ -219,6 +228,7 @@ def train_cmd(
         RECIPES,
         AutoencoderTraining,
         DenoiserTraining,
+        cached_world_latents,
         train_autoencoder,
         train_denoiser,
     )
@@ -229,14 +239,17 @@ def train_cmd(
         raise ValueError(f"unknown recipe {recipe!r}; accepted: ae, {', '.join(RECIPES)}")
     if threads:
         torch.set_num_threads(threads)
-    overrides = {k: v for k, v in dict(steps=steps, seed=seed).items() if v is not None}
+    overrides = {k: v for k, v in dict(steps=steps, seed=seed, lr=lr).items() if v is not None}
     if recipe == "ae":
         _, card = train_autoencoder(AutoencoderTraining(**overrides), out)
         typer.echo(f"wrote {out}: held-out PSNR {card['eval']['heldout_psnr_db']} dB")
         return
-    overrides.update({k: v for k, v in dict(batch=batch, clips=clips).items() if v is not None})
+    more = dict(batch=batch, clips=clips, init=str(init) if init else None)
+    overrides.update({k: v for k, v in more.items() if v is not None})
     ae = autoencoder or WEIGHTS / "mini-ae.safetensors"
-    _, card = train_denoiser(DenoiserTraining(recipe=recipe, **overrides), ae, out)
+    cfg = DenoiserTraining(recipe=recipe, **overrides)
+    latents = cached_world_latents(latents_cache, ae, cfg) if latents_cache else None
+    _, card = train_denoiser(cfg, ae, out, latents=latents)
     typer.echo(f"wrote {out}: final loss {card['loss_curve'][-1]['loss']}")
 
 

@@ -103,6 +103,33 @@ def encode_world(
     return torch.cat(out)
 
 
+def cached_world_latents(path: str | Path, ae_path: str | Path, cfg: DenoiserTraining) -> torch.Tensor:
+    """Encoded training clips for ``cfg``, read from ``path`` when it holds the same clips and
+    autoencoder, else encoded and written there (encoding 1,024 clips takes minutes on a CPU)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from fpeval.artifacts import atomic_path
+    from fpeval.models.autoencoder import FrameAutoencoder
+
+    key = {"clips": str(cfg.clips), "clip_frames": str(cfg.clip_frames), "autoencoder": _digest(ae_path)}
+    path = Path(path)
+    if path.exists():
+        with safe_open(str(path), "pt") as f:
+            if (f.metadata() or {}) == key:
+                return f.get_tensor("latents")
+    latents = encode_world(FrameAutoencoder.load(ae_path), cfg.clips, cfg.clip_frames)
+    with atomic_path(path) as tmp:
+        save_file({"latents": latents.contiguous()}, str(tmp), metadata=key)
+    return latents
+
+
+def _digest(path: str | Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 def sample_layout(rng: torch.Generator, cfg: DenoiserTraining, clip_frames: int):
     """A random (variant config, plan step) whose frames all lie inside a clip."""
     from fpeval.variants import make_plan, variant

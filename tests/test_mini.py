@@ -120,3 +120,27 @@ def test_training_can_continue_from_a_checkpoint(tmp_path):
     assert card["continues"]["loss_curve"] == [{"step": 0, "loss": 1.0}]
     assert model.config == FramePackMini.load(start).config
     assert FramePackMini.load(tmp_path / "next.safetensors").config.dim == 32
+
+
+def test_world_latents_cache_is_reused_only_for_the_same_clips_and_autoencoder(tmp_path, monkeypatch):
+    from fpeval import training
+
+    torch.manual_seed(0)
+    ae = FrameAutoencoder(AutoencoderConfig(block_out_channels=(8, 8, 8, 8), norm_num_groups=4))
+    ae_path = ae.save(tmp_path / "ae.safetensors")
+    calls = []
+    real = training.encode_world
+
+    def counting(*args, **kwargs):
+        calls.append(args[1:3])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "encode_world", counting)
+    cache = tmp_path / "latents.safetensors"
+    cfg = DenoiserTraining(clips=2, clip_frames=3)
+    first = training.cached_world_latents(cache, ae_path, cfg)
+    again = training.cached_world_latents(cache, ae_path, cfg)
+    assert calls == [(2, 3)] and first.shape == (2, 8, 3, 8, 8)
+    torch.testing.assert_close(again, first)
+    training.cached_world_latents(cache, ae_path, DenoiserTraining(clips=1, clip_frames=3))
+    assert calls == [(2, 3), (1, 3)]  # a different clip set re-encodes
