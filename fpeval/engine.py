@@ -73,7 +73,10 @@ def _map_history(ctx: SectionContext, fn) -> SectionContext:
     return replace(ctx, groups=groups, tail=tail, cache={})
 
 
-def _noised_history(ctx: SectionContext, level: float, generator: torch.Generator) -> SectionContext:
+HISTORY_STREAM = 1_000_003  # seed offset of the per-video history-noise generators
+
+
+def _noised_history(ctx: SectionContext, level: float, generator) -> SectionContext:
     """History on the flow-matching forward process x = (1 - s) x0 + s eps at s = ``level``."""
 
     out = _map_history(ctx, lambda x: diffusion_forcing_noise(x, level, generator))
@@ -124,7 +127,11 @@ def generate_latents(
         raise ValueError(
             f"variant {cfg.label} uses discrete history: pass a codebook (fpeval.history.Codebook)"
         )
-    side = torch.Generator(device=start_latents.device).manual_seed(int(generators[0].initial_seed()) + 1)
+    # history-noise streams, one per video, apart from the section-noise streams
+    side = [
+        torch.Generator(device=g.device).manual_seed(int(g.initial_seed()) + HISTORY_STREAM)
+        for g in generators
+    ]
 
     timeline = torch.zeros(
         b, c, plan.total_frames + 1, h, w, dtype=torch.float32, device=start_latents.device

@@ -10,7 +10,7 @@ noise level s = sigma_test * sigma of the section being denoised.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -123,15 +123,26 @@ class Codebook:
 
 
 def diffusion_forcing_noise(
-    x0: torch.Tensor, level: float, generator: torch.Generator | None = None
+    x0: torch.Tensor,
+    level: float,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
 ) -> torch.Tensor:
-    """x at noise level ``level`` in [0, 1] on the flow-matching forward process (1 - s) x0 + s eps."""
+    """x at noise level ``level`` in [0, 1] on the flow-matching forward process (1 - s) x0 + s eps.
+
+    ``generator`` may be a list with one generator per batch item, so that each video's history
+    noise does not depend on which other videos share its batch.
+    """
     if not 0.0 <= level <= 1.0:
         raise ValueError(f"noise level must be in [0, 1], got {level}")
-    eps = torch.randn(
-        x0.shape,
-        generator=generator,
-        dtype=torch.float32,
-        device="cpu" if generator is None else generator.device,
-    )
+    if isinstance(generator, (list, tuple)):
+        from fpeval.sampler import seeded_noise
+
+        eps = seeded_noise(x0.shape, generator, device=x0.device)
+    else:
+        eps = torch.randn(
+            x0.shape,
+            generator=generator,
+            dtype=torch.float32,
+            device="cpu" if generator is None else generator.device,
+        )
     return ((1 - level) * x0.float() + level * eps.to(x0.device)).to(x0.dtype)

@@ -103,3 +103,20 @@ def test_same_seed_same_latents_and_seed_errors():
         generate_latents(
             Recorder(), "vanilla", START[:, :, 0], "c", sections=1, seeds=[0], steps=1, shift=1.0
         )
+
+
+def history_reader(x, sigma, context, cond):
+    """A denoiser whose output depends on every history latent, per video."""
+    pooled = sum(g.latents.float().mean(dim=(1, 2, 3, 4)) for g in context.groups)
+    return 0.1 * x + pooled.view(-1, 1, 1, 1, 1)
+
+
+@pytest.mark.parametrize("name", ["df", "history_guidance", "vanilla"])
+def test_each_video_is_independent_of_its_batch(name):
+    starts = torch.randn(2, 4, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    kw = dict(sections=3, steps=3, shift=3.0)
+    pair = generate_latents(history_reader, variant(name), starts, "c", seeds=[3, 5], **kw).latents
+    alone = generate_latents(history_reader, variant(name), starts[1:], "c", seeds=[5], **kw).latents
+    torch.testing.assert_close(pair[1:], alone, rtol=0, atol=0)
+    first = generate_latents(history_reader, variant(name), starts[:1], "c", seeds=[3], **kw).latents
+    torch.testing.assert_close(pair[:1], first, rtol=0, atol=0)
