@@ -210,6 +210,9 @@ def train_cmd(
     ),
     seed: int = typer.Option(0, "--seed", help="Training seed."),
     lr: float | None = typer.Option(None, "--lr", help="Peak learning rate (cosine schedule)."),
+    sigma_train: float | None = typer.Option(
+        None, "--sigma-train", help="df recipe: fixed history noise ratio (default: random in [0, 1])."
+    ),
     init: Path | None = typer.Option(
         None, "--init", help="Continue from this FramePack-mini checkpoint (denoiser recipes)."
     ),
@@ -244,7 +247,7 @@ def train_cmd(
         _, card = train_autoencoder(AutoencoderTraining(**overrides), out)
         typer.echo(f"wrote {out}: held-out PSNR {card['eval']['heldout_psnr_db']} dB")
         return
-    more = dict(batch=batch, clips=clips, init=str(init) if init else None)
+    more = dict(batch=batch, clips=clips, init=str(init) if init else None, sigma_train=sigma_train)
     overrides.update({k: v for k, v in more.items() if v is not None})
     ae = autoencoder or WEIGHTS / "mini-ae.safetensors"
     cfg = DenoiserTraining(recipe=recipe, **overrides)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from fpeval.world import clip
 
@@ -84,6 +84,7 @@ class DenoiserTraining(BaseModel):
         "tc_f16k4f4k2f1k1_g9",
     )
     codebook_k: int = 128
+    sigma_train: float | None = Field(default=None, ge=0, le=1)  # df: history at sigma_train x sigma; None: random
     model: dict = {}  # MiniConfig overrides
     init: str | None = None  # continue from this FramePack-mini checkpoint
 
@@ -179,7 +180,10 @@ def train_denoiser(
         _, plan_step = sample_layout(rng, cfg, latents.shape[2])
         idx = torch.randint(len(latents), (cfg.batch,), generator=rng)
         sigma = torch.sigmoid(torch.randn(cfg.batch, generator=rng))  # logit-normal noise levels
-        df_level = float(torch.rand((), generator=rng)) * float(sigma.mean()) if cfg.recipe == "df" else 0.0
+        df_level = 0.0
+        if cfg.recipe == "df":
+            ratio = float(torch.rand((), generator=rng)) if cfg.sigma_train is None else cfg.sigma_train
+            df_level = ratio * float(sigma.mean())
         loss = flow_loss(
             model, latents[idx], plan_step, sigma, rng, codebook=codebook, history_level=df_level
         )

@@ -36,3 +36,17 @@ def load(name_or_path: str, **kwargs):
     from fpeval.models.hunyuan import HunyuanBackend
 
     return HunyuanBackend.from_pretrained(path, **kwargs)
+
+
+def plan_problem(model: str, plan) -> str | None:
+    """Why ``model`` cannot run ``plan`` (a ``fpeval.variants.Plan``), or None. Needs no weights."""
+    if model in MINI_MODELS or Path(model).suffix == ".safetensors":
+        return None  # FramePack-mini packs every kernel and tail option
+    from fpeval.models.hunyuan import context_problem
+
+    for step in plan.steps:
+        kernels = {spec.kernel for spec in step.context if spec.tail is None}
+        problem = context_problem(kernels, any(spec.tail for spec in step.context))
+        if problem:
+            return f"{problem} (schedule {plan.schedule}, step {step.index})"
+    return None

@@ -17,6 +17,28 @@ from fpeval.engine import SectionContext
 SUPPORTED_KERNELS = (1, 2, 4)
 
 
+def context_problem(kernels: set[int], has_tail: bool) -> str | None:
+    """Why the released transformer cannot take a context with these kernels / a tail, or None."""
+    if has_tail:
+        return (
+            "the HunyuanVideo-FramePack transformer has no tail input (ta/tc); use a 'td' schedule here, "
+            "or the FramePack-mini backend, which supports every tail option"
+        )
+    extra = sorted(set(kernels) - set(SUPPORTED_KERNELS))
+    if extra:
+        return (
+            f"the HunyuanVideo-FramePack transformer only has k1, k2 and k4 inputs; this plan needs "
+            f"{', '.join(f'k{k}' for k in extra)} (use the FramePack-mini backend for k8/k16 schedules)"
+        )
+    missing = [f"k{k}" for k in SUPPORTED_KERNELS if k not in kernels]
+    if missing:
+        return (
+            f"the HunyuanVideo-FramePack transformer needs clean k1, k2 and k4 context; this plan has no "
+            f"{', '.join(missing)} group (use the FramePack-mini backend for such schedules)"
+        )
+    return None
+
+
 @dataclass
 class HunyuanCondition:
     """Text and image conditioning of the FramePack transformer, already encoded."""
@@ -46,25 +68,12 @@ class HunyuanFramepackDenoiser:
 
     def inputs(self, context: SectionContext) -> dict[str, torch.Tensor]:
         """Map a section's context groups onto the transformer's clean / 2x / 4x inputs."""
-        if context.tail is not None:
-            raise ValueError(
-                "the HunyuanVideo-FramePack transformer has no tail input (ta/tc); use a 'td' schedule here, "
-                "or the FramePack-mini backend, which supports every tail option"
-            )
+        problem = context_problem({g.kernel for g in context.groups}, context.tail is not None)
+        if problem:
+            raise ValueError(problem)
         by_kernel: dict[int, list] = {1: [], 2: [], 4: []}
         for g in context.groups:
-            if g.kernel not in SUPPORTED_KERNELS:
-                raise ValueError(
-                    f"the HunyuanVideo-FramePack transformer only has k1, k2 and k4 inputs; this plan needs k{g.kernel} "
-                    "(use the FramePack-mini backend for k8/k16 schedules)"
-                )
             by_kernel[g.kernel].append(g)
-        missing = [f"k{k}" for k, gs in by_kernel.items() if not gs]
-        if missing:
-            raise ValueError(
-                f"the HunyuanVideo-FramePack transformer needs clean k1, k2 and k4 context; this plan has no "
-                f"{', '.join(missing)} group (use the FramePack-mini backend for such schedules)"
-            )
         dtype = self.dtype
 
         def cat(k):
