@@ -1,0 +1,314 @@
+"""Ablation grids: rows (model, schedule, variant, params) x samples (start images x seeds) x video length.
+
+A grid is a YAML file validated by pydantic. ``expand`` turns it into items, one per video, each
+keyed by its content (row, sample, sampler, length and the model's weights), so a run can tell
+finished work from unfinished work. ``check`` finds every problem a grid has before any work starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fpeval.variants import VARIANTS, VariantConfig, make_plan, variant
+
+SOLVERS = ("unipc", "euler")
+
+
+class Row(BaseModel):
+    """One table row: a model sampled with one variant (and optionally another schedule or parameters)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    variant: str
+    schedule: str | None = None
+    model: str | None = None  # default: the grid's model
+    sigma_test: float | None = None
+    history_guidance: float | None = None
+    cfg_scale: float = 1.0
+
+    @field_validator("variant")
+    @classmethod
+    def _known_variant(cls, v: str) -> str:
+        if v not in VARIANTS:
+            raise ValueError(f"unknown variant {v!r}; accepted: {', '.join(VARIANTS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _variant_builds(self) -> Row:
+        try:
+            self.variant_config()
+        except ValidationError as e:
+            raise ValueError("; ".join(err["msg"] for err in e.errors())) from None
+        return self
+
+    def variant_config(self) -> VariantConfig:
+        overrides = dict(
+            schedule=self.schedule, sigma_test=self.sigma_test, history_guidance=self.history_guidance
+        )
+        return variant(self.variant, **{k: v for k, v in overrides.items() if v is not None})
+
+
+class Samples(BaseModel):
+    """Start images (held-out world frames and/or image files) and seeds; every row sees every sample."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    heldout: int = Field(default=16, ge=0, description="held-out world start images 0..n-1")
+    images: tuple[str, ...] = ()  # image files, relative to the config file
+    seeds: tuple[int, ...] = (0,)
+    prompt: str = ""
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Samples:
+        if self.heldout == 0 and not self.images:
+            raise ValueError("samples need start images: set heldout > 0 or list image files")
+        if not self.seeds:
+            raise ValueError("samples need at least one seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds repeat: {list(self.seeds)}")
+        return self
+
+
+class Sampler(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    steps: int = Field(default=10, ge=1)
+    shift: float | None = Field(default=3.0, gt=0)  # None: the dynamic-shift rule
+    solver: str = "unipc"
+
+    @field_validator("solver")
+    @classmethod
+    def _known_solver(cls, v: str) -> str:
+        if v not in SOLVERS:
+            raise ValueError(f"unknown solver {v!r}; accepted: {', '.join(SOLVERS)}")
+        return v
+
+
+class TableSpec(BaseModel):
+    """Which per-frame metrics the table shows as global means and as drift (Eq. 7, %)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    quality: tuple[str, ...] = ()
+    drift: tuple[str, ...] = ()
+    reference: str | None = None  # row the paired differences are taken against
+
+
+class JudgeSpec(BaseModel):
+    """The automatic pairwise judge: prefers the video with lower drift on ``drift`` metrics."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = "drift"
+    drift: tuple[str, ...] = ()
+    margin: float = Field(default=0.0, ge=0)  # |Δ|% differences within the margin count as a tie
+
+
+class Grid(BaseModel):
+    """An ablation grid; see ``configs/*.yaml``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    model: str = "mini"
+    rows: tuple[Row, ...] = Field(min_length=1)
+    samples: Samples = Samples()
+    sections: int = Field(default=20, ge=1, description="video length in sections")
+    sampler: Sampler = Sampler()
+    metrics: tuple[str, ...] | None = None  # default: every weight-free metric
+    batch: int = Field(default=8, ge=1, description="videos generated together (same row)")
+    threads: int = Field(default=2, ge=1, description="torch CPU threads per worker (results depend on it)")
+    table: TableSpec = TableSpec()
+    judge: JudgeSpec | None = JudgeSpec()
+
+    @model_validator(mode="after")
+    def _unique_rows(self) -> Grid:
+        names = [r.name for r in self.rows]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"row names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    def model_of(self, row: Row) -> str:
+        return row.model or self.model
+
+
+def load_grid(path: str | Path) -> tuple[Grid, Path]:
+    """Read and validate a grid YAML; returns the grid and the folder its relative paths refer to."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path} is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a mapping with 'name' and 'rows', got {type(data).__name__}")
+    try:
+        return Grid.model_validate(data), path.parent
+    except ValidationError as e:
+        raise ValueError(f"invalid config {path}:\n{_explain(e)}") from None
+
+
+def _explain(e: ValidationError) -> str:
+    lines = []
+    for err in e.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One video of a grid: a row applied to one start image and seed."""
+
+    row: Row
+    model: str
+    image: str  # sample id: 'heldout-3' or the image file's name
+    image_source: str  # 'heldout:3' or the image file's path
+    seed: int
+    key: str  # content hash: changes when anything that shapes this video changes
+
+    @property
+    def stem(self) -> str:
+        return f"{slug(self.row.name)}__{slug(self.image)}__seed{self.seed}"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.+-]+", "-", text).strip("-") or "x"
+
+
+def sample_ids(grid: Grid, base: Path) -> list[tuple[str, str]]:
+    """(id, source) of every start image of the grid, held-out frames first."""
+    out = [(f"heldout-{i}", f"heldout:{i}") for i in range(grid.samples.heldout)]
+    for name in grid.samples.images:
+        p = Path(name) if Path(name).is_absolute() else base / name
+        out.append((Path(name).name, str(p)))
+    return out
+
+
+def expand(grid: Grid, base: Path = Path("."), device: str = "cpu") -> list[Item]:
+    """Every item of the grid, row by row, then image, then seed. ``device`` enters the keys: a CPU and a
+    GPU (or 1 and 2 CPU threads) give slightly different floating-point results."""
+    from fpeval import __version__
+
+    items = []
+    for row in grid.rows:
+        model = grid.model_of(row)
+        for image, source in sample_ids(grid, base):
+            for seed in grid.samples.seeds:
+                content = dict(
+                    row=row.model_dump(exclude={"name"}),
+                    variant=row.variant_config().model_dump(),
+                    model=model,
+                    weights=model_digest(model),
+                    image=source if source.startswith("heldout:") else file_digest(source),
+                    seed=seed,
+                    prompt=grid.samples.prompt,
+                    sections=grid.sections,
+                    sampler=grid.sampler.model_dump(),
+                    batch=grid.batch,
+                    threads=grid.threads,
+                    device=str(device).split(":")[0],
+                    metrics=grid.metrics,
+                    version=__version__,
+                )
+                key = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+                items.append(Item(row, model, image, source, seed, key))
+    return items
+
+
+def batches(items: list[Item], size: int) -> list[list[Item]]:
+    """Fixed groups of one row's items generated together. Composition depends only on the grid, so a
+    resumed or distributed run computes every video in exactly the batch it had before."""
+    out, current = [], []
+    for item in items:
+        if current and (len(current) == size or current[0].row != item.row):
+            out.append(current)
+            current = []
+        current.append(item)
+    if current:
+        out.append(current)
+    return out
+
+
+@cache
+def file_digest(path: str) -> str:
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"file not found: {p}")
+    return hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+
+
+def model_digest(model: str) -> str:
+    """A digest of the weights a model name or path resolves to (FramePack-mini files; a folder's index)."""
+    from fpeval.models import MINI_MODELS, WEIGHTS
+
+    if model in MINI_MODELS:
+        stem = MINI_MODELS[model]
+        files = [WEIGHTS / f"{stem}.safetensors", WEIGHTS / "mini-ae.safetensors"]
+        book = WEIGHTS / f"{stem}-codebook.safetensors"
+        files += [book] if book.exists() else []
+        return hashlib.sha256("".join(file_digest(str(f)) for f in files).encode()).hexdigest()[:16]
+    p = Path(model)
+    if p.is_file():
+        return file_digest(str(p))
+    if p.is_dir():
+        index = sorted(str(f.relative_to(p)) + str(f.stat().st_size) for f in p.rglob("*") if f.is_file())
+        return hashlib.sha256("\n".join(index).encode()).hexdigest()[:16]
+    raise ValueError(f"model {model!r} is neither a shipped name nor an existing path")
+
+
+def check(grid: Grid, base: Path = Path(".")) -> list[str]:
+    """Every problem that would stop the grid, found before any work: unknown models, schedules a
+    backend cannot run, variants the model cannot serve, missing or unreadable start images."""
+    from fpeval.images import to_tensor
+    from fpeval.models import MINI_MODELS, WEIGHTS, plan_problem
+
+    problems = []
+    for row in grid.rows:
+        try:
+            cfg = row.variant_config()
+            plan = make_plan(cfg, grid.sections)
+        except ValueError as e:
+            problems.append(f"row {row.name!r}: {e}")
+            continue
+        model = grid.model_of(row)
+        if model not in MINI_MODELS and not Path(model).exists():
+            problems.append(
+                f"row {row.name!r}: model {model!r} not found; accepted: {', '.join(MINI_MODELS)}, "
+                "a FramePack-mini .safetensors file or a HunyuanVideo-FramePack folder"
+            )
+            continue
+        if model in MINI_MODELS and not (WEIGHTS / f"{MINI_MODELS[model]}.safetensors").is_file():
+            problems.append(f"row {row.name!r}: the weights of {model!r} are missing from {WEIGHTS}")
+            continue
+        reason = plan_problem(model, plan)
+        if reason:
+            problems.append(f"row {row.name!r}: {reason}")
+        if cfg.discrete:
+            stem = MINI_MODELS.get(model, Path(model).stem)
+            book = (WEIGHTS if model in MINI_MODELS else Path(model).parent) / f"{stem}-codebook.safetensors"
+            if not book.exists():
+                problems.append(
+                    f"row {row.name!r}: variant {cfg.label} needs a +D codebook; {model!r} has none "
+                    f"(looked for {book})" + ("" if model == "mini-discrete" else "; use model mini-discrete")
+                )
+    for image, source in sample_ids(grid, base):
+        if source.startswith("heldout:"):
+            continue
+        try:
+            to_tensor(source, multiple=8)
+        except ValueError as e:
+            problems.append(f"start image {image}: {e}")
+    return problems
