@@ -84,7 +84,9 @@ class DenoiserTraining(BaseModel):
         "tc_f16k4f4k2f1k1_g9",
     )
     codebook_k: int = 128
-    sigma_train: float | None = Field(default=None, ge=0, le=1)  # df: history at sigma_train x sigma; None: random
+    sigma_train: float | None = Field(
+        default=None, ge=0, le=1
+    )  # df: history at sigma_train x sigma; None: random
     model: dict = {}  # MiniConfig overrides
     init: str | None = None  # continue from this FramePack-mini checkpoint
 

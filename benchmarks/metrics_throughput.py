@@ -1,0 +1,154 @@
+"""Metric throughput: the weight-free suite in frames/s at 64x64 and 256x256, and the learned metrics
+batched vs frame by frame (random weights written to a temporary folder and loaded through the real
+loading path, so the timing is the real model's work). Target: >= 200 frames/s for the weight-free
+suite at 64x64 on 2 CPU cores.
+
+    python benchmarks/metrics_throughput.py [--device cpu|cuda] [--frames 64] [--fps 30] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from report import machine, write_section  # noqa: E402
+
+import metrics  # noqa: E402
+
+
+def moving_video(frames: int, size: int) -> np.ndarray:
+    """A photo panned 2 px per frame (natural texture and real motion for the flow metrics)."""
+    from skimage import data
+
+    img = np.tile(data.astronaut(), (2, 2, 1))
+    return np.stack([img[50 : 50 + size, 50 + 2 * t : 50 + size + 2 * t] for t in range(frames)])
+
+
+def timed(fn, repeats: int) -> float:
+    """Median wall time of ``repeats`` runs after one warm-up."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def weight_free(args) -> list[str]:
+    rows = []
+    names = [m.name for m in metrics.registry.expand(None)]
+    for size in (64, 256):
+        video = moving_video(args.frames, size)
+        total = timed(lambda v=video: metrics.compute(v, device=args.device, fps=args.fps), args.repeats)
+        per_metric = {
+            name: timed(lambda n=name, v=video: metrics.compute(v, [n], device=args.device, fps=args.fps), 1)
+            for name in names
+        }
+        slowest = sorted(per_metric.items(), key=lambda kv: -kv[1])[:3]
+        slow = ", ".join(f"{n} {args.frames / t:.0f}" for n, t in slowest)
+        fps = args.frames / total
+        print(f"weight-free suite {size}x{size}: {fps:.1f} frames/s ({len(names)} metrics); slowest: {slow}")
+        rows.append(
+            f"| {size}x{size} | {len(names)} | {args.frames} | {total:.3f} s | **{fps:.1f}** | {slow} |"
+        )
+    return rows
+
+
+def learned(args, tmp: Path) -> list[str]:
+    import open_clip
+    import torchvision
+
+    from metrics.learned.clip_scores import ClipAesthetic
+    from metrics.learned.lpips_consistency import LpipsPrev
+    from metrics.learned.raft_dynamic import DynamicRaft
+
+    torch.manual_seed(0)
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), tmp / "alexnet-owt-7be5be79.pth")
+    logging.getLogger().setLevel(logging.ERROR)  # open_clip warns that this random model has no weights
+    clip_model = open_clip.create_model(args.clip_model)
+    torch.save(clip_model.state_dict(), tmp / "clip.pt")
+    embed = clip_model.text_projection.shape[1]
+    torch.save(torch.nn.Linear(embed, 1).state_dict(), tmp / "sa_0_4_vit_l_14_linear.pth")
+    torch.save(torchvision.models.optical_flow.raft_small(weights=None).state_dict(), tmp / "raft_small.pth")
+    del clip_model
+    weights = {
+        "lpips": str(tmp / "alexnet-owt-7be5be79.pth"),
+        "clip": str(tmp / "clip.pt"),
+        "aesthetic_head": str(tmp / "sa_0_4_vit_l_14_linear.pth"),
+        "raft": str(tmp / "raft_small.pth"),
+    }
+    aesthetic = ClipAesthetic()
+    aesthetic.model_name = args.clip_model
+    raft = DynamicRaft()
+    raft.arch = "raft_small"
+    video = moving_video(args.learned_frames, 128)
+    rows = []
+    for label, metric in (
+        ("LPIPS alex (prev frame)", LpipsPrev()),
+        (f"CLIP aesthetic ({args.clip_model})", aesthetic),
+        ("RAFT small dynamic (20 iters)", raft),
+    ):
+
+        def run(batch_size: int, m=metric) -> None:
+            metrics.compute(video, [m], device=args.device, batch_size=batch_size, weights=weights)
+
+        batched = timed(lambda r=run: r(32), args.repeats)
+        single = timed(lambda r=run: r(1), args.repeats)
+        n = args.learned_frames
+        print(
+            f"{label}: batched {n / batched:.1f} frames/s, per-frame {n / single:.1f} frames/s, x{single / batched:.2f}"
+        )
+        rows.append(f"| {label} | {n / batched:.1f} | {n / single:.1f} | **{single / batched:.2f}x** |")
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--frames", type=int, default=64, help="frames per video for the weight-free suite")
+    ap.add_argument("--learned-frames", type=int, default=16, help="frames (128x128) for the learned metrics")
+    ap.add_argument("--fps", type=float, default=30.0, help="video fps (dynamic degree samples ~8 fps)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--clip-model", default="ViT-B-32", help="open_clip architecture for the CLIP timing")
+    ap.add_argument("--no-write", action="store_true", help="print only; do not update BENCHMARKS.md")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    load = os.getloadavg()[0]
+    wf = weight_free(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        ln = learned(args, Path(tmp))
+    if args.no_write:
+        return
+    cmd = f"python benchmarks/metrics_throughput.py --device {args.device}"
+    write_section(
+        f"Metric throughput ({args.device})",
+        f"Weight-free suite (every default metric, one `metrics.compute` call) on a panned photo, "
+        f"{args.frames} frames at {args.fps:g} fps, median of {args.repeats}; target >= 200 frames/s at "
+        f"64x64 on 2 cores. Learned metrics on {args.learned_frames} frames of 128x128 with random weights "
+        f"loaded through the real loaders, batch 32 vs batch 1. 1-minute load average when the run "
+        f"started: {load:.2f} (other jobs may share the machine).\n\n"
+        f"Command: `{cmd}`  \nMachine: {machine(args.device)}\n\n"
+        "| frame size | metrics | T | time | frames/s | slowest metrics alone (frames/s) |\n"
+        "| --- | --- | --- | --- | --- | --- |\n" + "\n".join(wf) + "\n\n"
+        "| learned metric | batched frames/s | per-frame frames/s | speed-up |\n"
+        "| --- | --- | --- | --- |\n" + "\n".join(ln),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""``fpeval metrics VIDEO...``: score videos with the registry's metrics; print or write the results."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import typer
+
+
+def _parse_weights(items: list[str]) -> dict[str, str]:
+    weights = {}
+    for item in items:
+        key, sep, path = item.partition("=")
+        if not sep or not key or not path:
+            raise ValueError(f"--weights takes KEY=PATH (e.g. lpips=/models/alexnet.pth), got {item!r}")
+        weights[key.strip()] = path.strip()
+    return weights
+
+
+def score_videos(
+    videos: list[Path],
+    names: str | None = None,
+    *,
+    device: str | None = None,
+    batch_size: int = 32,
+    fps: float | None = None,
+    prompt: str | None = None,
+    weights: dict[str, str] | None = None,
+) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """(tidy table of every video with columns video, [section], frame, metric, value; metadata per video)."""
+    import metrics
+    from metrics.video_io import read_video
+
+    parts, info = [], {}
+    chosen = [n for n in names.split(",") if n.strip()] if names else None
+    for path in videos:
+        frames, meta = read_video(path)
+        rate = fps if fps is not None else meta.get("fps")
+        table = metrics.compute(
+            frames,
+            chosen,
+            device=device,
+            batch_size=batch_size,
+            fps=rate,
+            prompt=prompt if prompt is not None else meta.get("prompt"),
+            weights=weights,
+        )
+        if meta.get("frame_section") is not None:
+            sections = pd.Series(meta["frame_section"])
+            table.insert(0, "section", sections.reindex(table["frame"].clip(lower=0)).to_numpy())
+        table.insert(0, "video", str(path))
+        parts.append(table)
+        info[str(path)] = dict(frames=len(frames), height=frames.shape[1], width=frames.shape[2], fps=rate)
+    return pd.concat(parts, ignore_index=True), info
+
+
+def _finite(x):
+    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
+
+
+def summary_json(per_frame: pd.DataFrame, info: dict[str, dict]) -> dict:
+    """Per video: its size, and per metric the mean and Eq. 7 drift (signed, absolute and in %)."""
+    from metrics.drift import drift_table
+
+    table = drift_table(per_frame, by=["video"])
+    out = []
+    for video, g in table.groupby("video", sort=False):
+        stats = {}
+        for rec in g.to_dict("records"):
+            stats[rec["metric"]] = {
+                k: _finite(float(rec[k]))
+                for k in ("mean", "start", "end", "signed_drift", "drift", "drift_pct")
+            } | {"n": int(rec["n"]), "window": int(rec["window"])}
+        out.append({"video": video, **info[video], "metrics": stats})
+    return {"videos": out}
+
+
+def _write_table(table: pd.DataFrame, path: Path) -> None:
+    from fpeval.artifacts import atomic_path
+
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise ValueError(f"--out must end in .parquet or .csv, got {path}")
+    with atomic_path(path) as tmp:
+        if suffix == ".parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            table.to_csv(tmp, index=False)
+
+
+def metrics_cmd(
+    videos: list[Path] = typer.Argument(
+        None, help="MP4 files or folders of PNG frames (sidecar JSON beside)."
+    ),
+    names: str | None = typer.Option(
+        None,
+        "--metrics",
+        "-m",
+        help="Comma-separated metric or group names (default: every weight-free metric).",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Write the per-frame table (.parquet or .csv)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print per-video means and drift per metric as JSON."),
+    device: str | None = typer.Option(
+        None, "--device", help="'cpu' or 'cuda[:i]' (default: cuda if present)."
+    ),
+    batch_size: int = typer.Option(32, "--batch-size", help="Frames per batch on the device."),
+    fps: float | None = typer.Option(
+        None, "--fps", help="Frame rate (default: the sidecar's or the file's)."
+    ),
+    prompt: str | None = typer.Option(None, "--prompt", help="Text for text-frame metrics (semantic_clip)."),
+    weights: list[str] = typer.Option(
+        [], "--weights", help="KEY=PATH model file for a learned metric (lpips, clip, aesthetic_head, raft)."
+    ),
+    list_metrics: bool = typer.Option(False, "--list", help="List every metric and group, then stop."),
+) -> None:
+    """Score videos: per-frame metrics, their means and Eq. 7 drift (first vs last 15 % of frames)."""
+    import metrics
+
+    if list_metrics:
+        table = metrics.available()
+        for rec in table.to_dict("records"):
+            needs = "weights" if rec["needs_weights"] else "-"
+            state = "" if rec["ready"] else " (needs a backend)"
+            typer.echo(
+                f"{rec['name']:<24} {rec['group']:<16} {rec['kind']:<10} {needs:<8} {rec['description']}{state}"
+            )
+        return
+    if not videos:
+        raise ValueError("give at least one video (MP4 file or PNG frame folder), or --list")
+    per_frame, info = score_videos(
+        videos,
+        names,
+        device=device,
+        batch_size=batch_size,
+        fps=fps,
+        prompt=prompt,
+        weights=_parse_weights(weights),
+    )
+    if out is not None:
+        _write_table(per_frame, out)
+    summary = summary_json(per_frame, info)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    for video in summary["videos"]:
+        typer.echo(
+            f"{video['video']}: {video['frames']} frames {video['width']}x{video['height']}, fps {video['fps']}"
+        )
+        for name, s in video["metrics"].items():
+            mean = "nan" if s["mean"] is None else f"{s['mean']:.4g}"
+            drift = "-" if s["drift"] is None else f"{s['drift']:.4g}"
+            pct = "-" if s["drift_pct"] is None else f"{s['drift_pct']:.2f} %"
+            typer.echo(f"  {name:<24} mean {mean:>10}  drift {drift:>10}  ({pct})")
+    if out is not None:
+        typer.echo(f"wrote {out}")

@@ -1,0 +1,683 @@
+"""Ratings from pairwise A/B votes: Elo (the paper's ELO-K32 and FastChat's online Elo), Bradley–Terry
+MLE with vectorised bootstrap intervals, ranks, win rates, and annotator agreement / quality checks.
+
+Every function takes a votes DataFrame with columns ``left`` and ``right`` (competitor names),
+``choice`` in {left, right, tie, both_bad, skip}, ``annotator`` and ``created_at``; quality checks
+also read ``pair_id``, ``kind`` (regular / gold / repeat), ``repeat_of`` and ``gold_choice``, as
+returned by :meth:`fpeval.votes.store.VoteStore.votes`.
+
+Conventions (all parameters):
+
+* ``skip`` votes are always dropped; ``both_bad`` counts as a tie (FastChat's "tie (bothbad)") unless
+  ``both_bad="drop"``.
+* Gold pairs (a clip against a deliberately degraded copy) are annotator checks, never ratings input.
+* Judge votes (annotator ids ``judge:<name>``) and human votes are never mixed silently: with the
+  default ``annotators=None`` a frame holding both kinds is refused; pass "humans", "judges" or "all".
+* Ratings use base 10 and scale 400: P(a beats b) = 1 / (1 + 10 ** ((R_b - R_a) / 400)).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+CHOICES = ("left", "right", "tie", "both_bad", "skip")
+JUDGE_PREFIX = "judge:"
+TIE_TIER_WIDTH = 16.0  # the paper: ELO differences within +-16 are ties
+
+
+# ---------------------------------------------------------------------------------------------- votes
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Votes reduced to integer competitor ids and the left side's score (1 win, 0 loss, 0.5 tie)."""
+
+    names: list[str]
+    left: np.ndarray
+    right: np.ndarray
+    score: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.names)
+
+    def wins(self) -> np.ndarray:
+        """W[i, j] = wins of i over j, ties counted as half a win each way."""
+        w = np.zeros((self.n, self.n))
+        np.add.at(w, (self.left, self.right), self.score)
+        np.add.at(w, (self.right, self.left), 1.0 - self.score)
+        return w
+
+
+def select_annotators(votes: pd.DataFrame, annotators: str | None = None) -> pd.DataFrame:
+    """Keep human or judge votes. ``None`` refuses a frame that mixes both kinds."""
+    if "annotator" not in votes.columns:
+        if annotators not in (None, "all"):
+            raise ValueError("votes have no 'annotator' column; cannot select humans or judges")
+        return votes
+    is_judge = votes["annotator"].astype(str).str.startswith(JUDGE_PREFIX)
+    if annotators is None:
+        if is_judge.any() and (~is_judge).any():
+            raise ValueError(
+                "votes mix human and judge annotators; pass annotators='humans', 'judges' or 'all'"
+            )
+        return votes
+    if annotators == "humans":
+        return votes[~is_judge]
+    if annotators == "judges":
+        return votes[is_judge]
+    if annotators == "all":
+        return votes
+    raise ValueError(f"annotators must be None, 'humans', 'judges' or 'all', got {annotators!r}")
+
+
+def rating_votes(
+    votes: pd.DataFrame, both_bad: str = "tie", annotators: str | None = None, sort: bool = True
+) -> pd.DataFrame:
+    """The votes that enter a rating: no skips, no gold pairs, both_bad as tie or dropped, time-sorted."""
+    missing = {"left", "right", "choice"} - set(votes.columns)
+    if missing:
+        raise ValueError(f"votes lack column(s) {sorted(missing)}")
+    if both_bad not in ("tie", "drop"):
+        raise ValueError(f"both_bad must be 'tie' or 'drop', got {both_bad!r}")
+    bad = ~votes["choice"].isin(CHOICES)
+    if bad.any():
+        raise ValueError(f"unknown choice(s) {sorted(set(votes.loc[bad, 'choice']))}; accepted: {CHOICES}")
+    v = select_annotators(votes, annotators)
+    keep = v["choice"] != "skip"
+    if both_bad == "drop":
+        keep &= v["choice"] != "both_bad"
+    if "kind" in v.columns:
+        keep &= v["kind"].fillna("regular") != "gold"
+    v = v[keep]
+    if (v["left"] == v["right"]).any():
+        raise ValueError("a vote compares a competitor with itself")
+    if sort and "created_at" in v.columns:
+        v = v.sort_values("created_at", kind="stable")
+    return v
+
+
+def outcomes(votes: pd.DataFrame, both_bad: str = "tie", annotators: str | None = None) -> Outcomes:
+    """Integer-coded rating votes (see :func:`rating_votes`)."""
+    v = rating_votes(votes, both_bad, annotators)
+    both = np.concatenate([v["left"].astype(str).to_numpy(object), v["right"].astype(str).to_numpy(object)])
+    codes, names = pd.factorize(both, sort=True)
+    choice = v["choice"].to_numpy(object)
+    score = np.where(choice == "left", 1.0, np.where(choice == "right", 0.0, 0.5))
+    m = len(v)
+    return Outcomes(list(names), codes[:m].astype(np.int64), codes[m:].astype(np.int64), score)
+
+
+# ------------------------------------------------------------------------------------------------ Elo
+
+
+def _elo_sequence(o: Outcomes, order: np.ndarray, k: float, initial: float, base: float, scale: float):
+    r = np.full(o.n, float(initial))
+    for t in order:
+        a, b, s = o.left[t], o.right[t], o.score[t]
+        expected_a = 1.0 / (1.0 + base ** ((r[b] - r[a]) / scale))
+        delta = k * (s - expected_a)
+        r[a] += delta
+        r[b] -= delta
+    return r
+
+
+def elo(
+    votes: pd.DataFrame,
+    k: float = 32.0,
+    initial: float = 1000.0,
+    base: float = 10.0,
+    scale: float = 400.0,
+    both_bad: str = "tie",
+    annotators: str | None = None,
+    shuffles: int = 0,
+    seed: int = 0,
+) -> pd.Series:
+    """Sequential Elo over votes sorted by ``created_at``; the paper's ELO-K32 with the defaults.
+
+    Elo depends on vote order; ``shuffles=n`` averages the final ratings over n random orders instead.
+    """
+    o = outcomes(votes, both_bad, annotators)
+    if o.n == 0:
+        raise ValueError("no rating votes (after dropping skips, gold pairs and filtered annotators)")
+    if shuffles:
+        rng = np.random.default_rng(seed)
+        runs = [
+            _elo_sequence(o, rng.permutation(len(o.score)), k, initial, base, scale) for _ in range(shuffles)
+        ]
+        r = np.mean(runs, axis=0)
+    else:
+        r = _elo_sequence(o, np.arange(len(o.score)), k, initial, base, scale)
+    return pd.Series(r, index=pd.Index(o.names, name="competitor"), name="elo")
+
+
+def online_elo(
+    votes: pd.DataFrame,
+    k: float = 4.0,
+    initial: float = 1000.0,
+    base: float = 10.0,
+    scale: float = 400.0,
+    both_bad: str = "tie",
+    annotators: str | None = None,
+) -> pd.Series:
+    """FastChat's online Elo: K = 4, init 1000, ties half, votes sorted by time."""
+    return elo(votes, k, initial, base, scale, both_bad, annotators).rename("online_elo")
+
+
+# ----------------------------------------------------------------------------------- Bradley–Terry
+
+
+def _strongly_connected(wins: np.ndarray) -> np.ndarray:
+    """Per leading index: is the 'beat at least partly' graph strongly connected? (MLE exists iff so)."""
+    n = wins.shape[-1]
+    reach = ((wins > 0) | np.eye(n, dtype=bool)).astype(np.float64)
+    for _ in range(max(1, math.ceil(math.log2(max(n, 2))))):
+        reach = (np.matmul(reach, reach) > 0).astype(np.float64)
+    return (reach > 0).all(axis=(-2, -1))
+
+
+def _unreachable_message(o_names: list[str], wins: np.ndarray) -> str:
+    never_win = [o_names[i] for i in range(len(o_names)) if wins[i].sum() == 0]
+    never_lose = [o_names[i] for i in range(len(o_names)) if wins[:, i].sum() == 0]
+    detail = []
+    if never_win:
+        detail.append(f"never wins: {', '.join(never_win)}")
+    if never_lose:
+        detail.append(f"never loses: {', '.join(never_lose)}")
+    hint = "; ".join(detail) or "the comparison graph is not strongly connected"
+    return f"the Bradley–Terry MLE does not exist ({hint}); collect more votes or pass an explicit l2 prior"
+
+
+def _bt_loss(theta: np.ndarray, wins: np.ndarray, l2: float):
+    """Negative log-likelihood (ties = half wins) and its gradient, natural-log strength units."""
+    d = theta[:, None] - theta[None, :]
+    log_p = -np.logaddexp(0.0, -d)  # log sigmoid(d)
+    p = np.exp(log_p)
+    games = wins + wins.T
+    loss = -(wins * log_p).sum() + 0.5 * l2 * theta @ theta
+    grad = -(wins - games * p).sum(axis=1) + l2 * theta
+    return loss, grad
+
+
+def _newton_polish(theta: np.ndarray, wins: np.ndarray, l2: float, steps: int = 3) -> np.ndarray:
+    """A few exact Newton steps on the gauge-fixed problem: L-BFGS's answer to machine precision."""
+    n = len(theta)
+    games = wins + wins.T
+    for _ in range(steps):
+        d = theta[:, None] - theta[None, :]
+        p = 1.0 / (1.0 + np.exp(-d))
+        grad = (wins - games * p).sum(axis=1) - l2 * theta
+        c = games * p * (1.0 - p)
+        lap = np.diag(c.sum(axis=1)) - c + l2 * np.eye(n)
+        if l2 == 0:
+            lap = lap + np.ones((n, n)) / n  # gauge: the step keeps the mean fixed
+        theta = theta + np.linalg.solve(lap, grad)
+        if l2 == 0:
+            theta -= theta.mean()
+    return theta
+
+
+def _to_scale(theta: np.ndarray, scale: float, base: float, initial: float) -> np.ndarray:
+    return theta * scale / math.log(base) + initial
+
+
+def bradley_terry(
+    votes: pd.DataFrame,
+    scale: float = 400.0,
+    base: float = 10.0,
+    initial: float = 1000.0,
+    anchor: str | None = None,
+    anchor_rating: float | None = None,
+    both_bad: str = "tie",
+    annotators: str | None = None,
+    l2: float = 0.0,
+) -> pd.Series:
+    """Bradley–Terry maximum likelihood (scipy L-BFGS, ties = half wins) on an Elo-like scale.
+
+    Strengths theta (natural log odds) are mapped to ``scale / ln(base) * theta + initial``, as FastChat
+    does. Gauge: mean rating = ``initial``, or ``anchor`` gets ``anchor_rating`` (default ``initial``).
+    No regularisation unless ``l2 > 0`` (penalty l2/2 * |theta|^2); without it, a competitor that never
+    wins or never loses has no finite MLE and a ValueError says so.
+    """
+    from scipy.optimize import minimize
+
+    o = outcomes(votes, both_bad, annotators)
+    if o.n < 2:
+        raise ValueError("Bradley–Terry needs votes between at least two competitors")
+    wins = o.wins()
+    if l2 < 0:
+        raise ValueError(f"l2 must be >= 0, got {l2}")
+    if l2 == 0 and not _strongly_connected(wins):
+        raise ValueError(_unreachable_message(o.names, wins))
+    total = wins.sum()
+    res = minimize(
+        lambda t: tuple(x / total for x in _bt_loss(t, wins, l2)),
+        np.zeros(o.n),
+        jac=True,
+        method="L-BFGS-B",
+        options=dict(maxiter=10_000, ftol=1e-15, gtol=1e-12, maxcor=30),
+    )
+    theta = _newton_polish(res.x - (res.x.mean() if l2 == 0 else 0.0), wins, l2)
+    ratings = pd.Series(
+        _to_scale(theta, scale, base, initial), index=pd.Index(o.names, name="competitor"), name="bt"
+    )
+    return _anchor(ratings, anchor, initial if anchor_rating is None else anchor_rating)
+
+
+def _anchor(ratings, anchor: str | None, value: float):
+    if anchor is None:
+        return ratings
+    if anchor not in ratings.index:
+        raise ValueError(f"anchor {anchor!r} is not a competitor; competitors: {', '.join(ratings.index)}")
+    return ratings - ratings[anchor] + value
+
+
+def fit_bradley_terry_batch(
+    wins: np.ndarray, l2: float = 0.0, tol: float = 1e-10, max_iter: int = 100
+) -> np.ndarray:
+    """Fit many Bradley–Terry problems at once by damped Newton; wins is (rounds, n, n).
+
+    Returns mean-zero strengths (rounds, n) in natural log units; without a prior (``l2 = 0``) rounds
+    whose MLE does not exist (graph not strongly connected) are NaN. Used for bootstrap, where one
+    scipy fit per round is slow.
+    """
+    wins = np.asarray(wins, dtype=np.float64)
+    rounds, n, _ = wins.shape
+    ok = _strongly_connected(wins) if l2 == 0 else np.ones(rounds, dtype=bool)
+    theta = np.zeros((rounds, n))
+    games = wins + np.swapaxes(wins, 1, 2)
+    gauge = np.ones((n, n)) / n if l2 == 0 else l2 * np.eye(n)  # fixes the mean, or the prior does
+    eye = np.eye(n, dtype=bool)
+
+    def loglik(t, w):
+        d = t[:, :, None] - t[:, None, :]
+        return -(w * np.logaddexp(0.0, -d)).sum(axis=(1, 2)) - 0.5 * l2 * (t * t).sum(axis=1)
+
+    active = ok.copy()
+    ll = loglik(theta, wins)
+    for _ in range(max_iter):
+        if not active.any():
+            break
+        idx = np.flatnonzero(active)
+        t, w, g = theta[idx], wins[idx], games[idx]
+        d = t[:, :, None] - t[:, None, :]
+        p = 1.0 / (1.0 + np.exp(-d))
+        grad = (w - g * p).sum(axis=2) - l2 * t
+        c = g * p * (1.0 - p)
+        lap = -c
+        lap[:, eye] = c.sum(axis=2)
+        step = np.linalg.solve(lap + gauge, grad[:, :, None])[:, :, 0]
+        # Halve the step where the full Newton step would lower the likelihood (rare, far from optimum).
+        factor = np.ones(len(idx))
+        for _halving in range(30):
+            new = t + factor[:, None] * step
+            new_ll = loglik(new, w)
+            worse = new_ll < ll[idx] - 1e-12 * np.abs(ll[idx])
+            if not worse.any():
+                break
+            factor[worse] *= 0.5
+        theta[idx] = new - new.mean(axis=1, keepdims=True) if l2 == 0 else new
+        ll[idx] = new_ll
+        done = np.abs(grad).max(axis=1) / np.maximum(w.sum(axis=(1, 2)), 1.0) < tol
+        active[idx[done]] = False
+    theta[~ok] = np.nan
+    return theta
+
+
+# ------------------------------------------------------------------------------------------ bootstrap
+
+
+def _resampled_wins(o: Outcomes, rounds: int, rng: np.random.Generator) -> np.ndarray:
+    """(rounds, n, n) win matrices of vote-level bootstrap resamples, drawn as one multinomial per round."""
+    n = o.n
+    cell = (o.left * n + o.right) * 3 + np.searchsorted([0.0, 0.5, 1.0], o.score)
+    cells, counts = np.unique(cell, return_counts=True)
+    draws = rng.multinomial(len(cell), counts / counts.sum(), size=rounds).astype(np.float64)
+    pair, kind = np.divmod(cells, 3)
+    a, b = np.divmod(pair, n)
+    s = np.array([0.0, 0.5, 1.0])[kind]
+    wins = np.zeros((rounds, n * n))
+    np.add.at(wins.T, a * n + b, (draws * s).T)
+    np.add.at(wins.T, b * n + a, (draws * (1.0 - s)).T)
+    return wins.reshape(rounds, n, n)
+
+
+def bootstrap(
+    votes: pd.DataFrame,
+    rounds: int = 1000,
+    seed: int = 0,
+    method: str = "bt",
+    confidence: float = 0.95,
+    k: float | None = None,
+    scale: float = 400.0,
+    base: float = 10.0,
+    initial: float = 1000.0,
+    anchor: str | None = None,
+    both_bad: str = "tie",
+    annotators: str | None = None,
+    l2: float = 0.0,
+) -> pd.DataFrame:
+    """Point ratings with percentile bootstrap intervals (votes resampled with replacement).
+
+    method "bt": Bradley–Terry, all rounds fitted at once (vectorised Newton); "elo" (K = 32) and
+    "online_elo" (K = 4): sequential Elo over each resample in its random order, as FastChat does,
+    vectorised across rounds. Rounds with no finite BT MLE are left out and counted in
+    ``result.attrs["dropped_rounds"]``; ``l2`` is the explicit prior of :func:`bradley_terry`.
+    Columns: rating, lower, upper.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    o = outcomes(votes, both_bad, annotators)
+    rng = np.random.default_rng(seed)
+    if method == "bt":
+        point = bradley_terry(
+            votes, scale, base, initial, anchor=anchor, both_bad=both_bad, annotators=annotators, l2=l2
+        )
+        theta = fit_bradley_terry_batch(_resampled_wins(o, rounds, rng), l2=l2)
+        samples = _to_scale(theta, scale, base, initial)
+    elif method in ("elo", "online_elo"):
+        k = k if k is not None else (32.0 if method == "elo" else 4.0)
+        point = elo(votes, k, initial, base, scale, both_bad, annotators)
+        samples = _bootstrap_elo(o, rounds, rng, k, initial, base, scale)
+    else:
+        raise ValueError(f"method must be 'bt', 'elo' or 'online_elo', got {method!r}")
+    if anchor is not None:
+        if anchor not in o.names:
+            raise ValueError(f"anchor {anchor!r} is not a competitor")
+        samples = samples - samples[:, [o.names.index(anchor)]] + initial
+        point = _anchor(point, anchor, initial)
+    valid = ~np.isnan(samples).any(axis=1)
+    dropped = int((~valid).sum())
+    if dropped == rounds:
+        raise ValueError("no bootstrap round has a finite Bradley–Terry MLE; collect more votes")
+    if dropped:
+        warnings.warn(
+            f"{dropped} of {rounds} bootstrap rounds had no finite MLE and were left out", stacklevel=2
+        )
+    alpha = (1.0 - confidence) / 2.0
+    lower, upper = np.quantile(samples[valid], [alpha, 1.0 - alpha], axis=0)
+    out = pd.DataFrame(
+        {"rating": point.reindex(o.names).to_numpy(), "lower": lower, "upper": upper},
+        index=pd.Index(o.names, name="competitor"),
+    )
+    out.attrs.update(rounds=rounds, dropped_rounds=dropped, method=method, confidence=confidence, seed=seed)
+    return out
+
+
+def _bootstrap_elo(o: Outcomes, rounds, rng, k, initial, base, scale) -> np.ndarray:
+    m = len(o.score)
+    picks = rng.integers(0, m, size=(rounds, m))
+    r = np.full((rounds, o.n), float(initial))
+    rows = np.arange(rounds)
+    for t in range(m):
+        v = picks[:, t]
+        a, b, s = o.left[v], o.right[v], o.score[v]
+        delta = k * (s - 1.0 / (1.0 + base ** ((r[rows, b] - r[rows, a]) / scale)))
+        r[rows, a] += delta
+        r[rows, b] -= delta
+    return r
+
+
+# ------------------------------------------------------------------------------------- ranks, tables
+
+
+def rank_by_intervals(lower: pd.Series, upper: pd.Series) -> pd.Series:
+    """Rank = 1 + number of competitors whose lower bound exceeds this one's upper bound."""
+    lo = lower.to_numpy(float)
+    up = upper.reindex(lower.index).to_numpy(float)
+    rank = 1 + (lo[None, :] > up[:, None]).sum(axis=1)
+    return pd.Series(rank, index=lower.index, name="rank")
+
+
+def tie_tiers(ratings: pd.Series, width: float = TIE_TIER_WIDTH) -> pd.Series:
+    """The paper's rank with ties: 1 + number of competitors rated more than ``width`` above this one.
+
+    Differences within +-width (16 for ELO-K32) count as ties, so two competitors 16 apart share a rank.
+    """
+    r = ratings.to_numpy(float)
+    tier = 1 + (r[None, :] - r[:, None] > width).sum(axis=1)
+    return pd.Series(tier, index=ratings.index, name="tier")
+
+
+def win_rate_matrix(
+    votes: pd.DataFrame, both_bad: str = "tie", annotators: str | None = None
+) -> pd.DataFrame:
+    """M[a, b] = share of a-vs-b votes won by a (ties half); NaN where a and b never met."""
+    o = outcomes(votes, both_bad, annotators)
+    wins = o.wins()
+    games = wins + wins.T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(games > 0, wins / np.where(games > 0, games, 1), np.nan)
+    idx = pd.Index(o.names, name="competitor")
+    return pd.DataFrame(rate, index=idx, columns=pd.Index(o.names, name="opponent"))
+
+
+def rating_table(
+    votes: pd.DataFrame,
+    method: str = "bt",
+    rounds: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    tier_width: float = TIE_TIER_WIDTH,
+    both_bad: str = "tie",
+    annotators: str | None = None,
+    anchor: str | None = None,
+    l2: float = 0.0,
+) -> pd.DataFrame:
+    """Tidy table, one row per competitor, best first.
+
+    Columns: competitor, rating (``method``), lower / upper (bootstrap CI), rank (CI-based), tier (the
+    paper's +-16 rule on ``rating``), elo (the paper's sequential ELO-K32), votes, win_rate (ties half).
+    """
+    boot = bootstrap(
+        votes,
+        rounds=rounds,
+        seed=seed,
+        method=method,
+        confidence=confidence,
+        anchor=anchor,
+        both_bad=both_bad,
+        annotators=annotators,
+        l2=l2,
+    )
+    o = outcomes(votes, both_bad, annotators)
+    wins = o.wins()
+    games = (wins + wins.T).sum(axis=1)
+    table = boot.copy()
+    table["rank"] = rank_by_intervals(table["lower"], table["upper"])
+    table["tier"] = tie_tiers(table["rating"], tier_width)
+    table["elo"] = elo(votes, 32.0, both_bad=both_bad, annotators=annotators).reindex(table.index)
+    table["votes"] = games.astype(int)
+    table["win_rate"] = wins.sum(axis=1) / np.maximum(games, 1)
+    table = table.sort_values("rating", ascending=False, kind="stable").reset_index()
+    table.attrs.update(boot.attrs)
+    return table
+
+
+def format_markdown(table: pd.DataFrame, digits: int = 1) -> str:
+    """A :func:`rating_table` as a GitHub Markdown table."""
+    cols = [c for c in ("rating", "lower", "upper", "rank", "tier", "elo", "votes", "win_rate") if c in table]
+    lines = [
+        "| competitor | " + " | ".join(cols) + " |",
+        "| --- | " + " | ".join("---:" for _ in cols) + " |",
+    ]
+    for _, row in table.iterrows():
+        cells = []
+        for c in cols:
+            if c in ("rank", "tier", "votes"):
+                cells.append(str(int(row[c])))
+            elif c == "win_rate":
+                cells.append(f"{row[c]:.3f}")
+            else:
+                cells.append(f"{row[c]:.{digits}f}")
+        lines.append(f"| {row['competitor']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------- annotator quality
+
+
+def _labelled_units(votes: pd.DataFrame, both_bad: str = "keep") -> pd.DataFrame:
+    """One row per (unit, annotator): the label in the unit's own orientation.
+
+    Units are pairs; a repeated (swapped) pair maps onto its original with left/right exchanged, and an
+    annotator's first vote on a unit counts. Skips are dropped; ``both_bad="tie"`` merges it into tie.
+    """
+    need = {"pair_id", "annotator", "choice"} - set(votes.columns)
+    if need:
+        raise ValueError(f"agreement needs column(s) {sorted(need)}")
+    v = votes[votes["choice"] != "skip"].copy()
+    if "created_at" in v.columns:
+        v = v.sort_values("created_at", kind="stable")
+    repeat_of = v["repeat_of"] if "repeat_of" in v.columns else pd.Series(None, index=v.index, dtype=object)
+    is_repeat = repeat_of.notna() & (repeat_of.astype(str) != "")
+    v["unit"] = np.where(is_repeat, repeat_of.astype(str), v["pair_id"].astype(str))
+    flip = {"left": "right", "right": "left"}
+    v["label"] = np.where(is_repeat, v["choice"].map(lambda c: flip.get(c, c)), v["choice"])
+    if both_bad == "tie":
+        v["label"] = v["label"].replace({"both_bad": "tie"})
+    return v.drop_duplicates(["unit", "annotator"], keep="first")[["unit", "annotator", "label"]]
+
+
+def cohen_kappa(
+    votes: pd.DataFrame,
+    annotator_a: str | None = None,
+    annotator_b: str | None = None,
+    both_bad: str = "keep",
+) -> float:
+    """Cohen's kappa between two annotators over the pairs both labelled (labels left/right/tie/both_bad).
+
+    Without names, the frame must hold exactly two annotators.
+    """
+    units = _labelled_units(votes, both_bad)
+    if annotator_a is None or annotator_b is None:
+        names = sorted(units["annotator"].unique())
+        if len(names) != 2:
+            raise ValueError(f"name two annotators (the votes have {len(names)}); see pairwise_cohen_kappa")
+        annotator_a, annotator_b = names
+    wide = units.pivot(index="unit", columns="annotator", values="label")
+    for name in (annotator_a, annotator_b):
+        if name not in wide.columns:
+            raise ValueError(f"annotator {name!r} has no labelled votes")
+    both = wide[[annotator_a, annotator_b]].dropna()
+    if both.empty:
+        raise ValueError(f"{annotator_a} and {annotator_b} share no labelled pair")
+    a, b = both[annotator_a].to_numpy(), both[annotator_b].to_numpy()
+    observed = float((a == b).mean())
+    labels = np.union1d(a, b)
+    expected = float(sum((a == c).mean() * (b == c).mean() for c in labels))
+    return 1.0 if expected == 1.0 else (observed - expected) / (1.0 - expected)
+
+
+def pairwise_cohen_kappa(votes: pd.DataFrame, both_bad: str = "keep") -> pd.DataFrame:
+    """Cohen's kappa for every pair of annotators with shared pairs (NaN where they share none)."""
+    names = sorted(_labelled_units(votes, both_bad)["annotator"].unique())
+    out = pd.DataFrame(np.nan, index=names, columns=names)
+    for i, a in enumerate(names):
+        out.loc[a, a] = 1.0
+        for b in names[i + 1 :]:
+            try:
+                out.loc[a, b] = out.loc[b, a] = cohen_kappa(votes, a, b, both_bad)
+            except ValueError:
+                pass
+    return out
+
+
+def _count_matrix(votes: pd.DataFrame, both_bad: str) -> np.ndarray:
+    """(units, categories) rating counts over units labelled by at least two annotators."""
+    units = _labelled_units(votes, both_bad)
+    counts = pd.crosstab(units["unit"], units["label"]).to_numpy(float)
+    return counts[counts.sum(axis=1) >= 2]
+
+
+def fleiss_kappa(votes: pd.DataFrame, both_bad: str = "keep") -> float:
+    """Fleiss' kappa over pairs with at least two raters (per-unit agreement allows unequal rater counts)."""
+    return fleiss_kappa_from_counts(_count_matrix(votes, both_bad))
+
+
+def fleiss_kappa_from_counts(counts: np.ndarray) -> float:
+    """Fleiss' kappa from a (units, categories) count matrix."""
+    counts = np.asarray(counts, dtype=float)
+    n_i = counts.sum(axis=1)
+    if len(counts) == 0 or (n_i < 2).any():
+        raise ValueError("Fleiss' kappa needs units rated by at least two annotators")
+    p_i = ((counts * counts).sum(axis=1) - n_i) / (n_i * (n_i - 1))
+    p_j = counts.sum(axis=0) / n_i.sum()
+    p_bar, p_e = p_i.mean(), float((p_j * p_j).sum())
+    return 1.0 if p_e == 1.0 else float((p_bar - p_e) / (1.0 - p_e))
+
+
+def krippendorff_alpha(votes: pd.DataFrame, both_bad: str = "keep") -> float:
+    """Krippendorff's alpha (nominal) over pairs; units with a single label carry no information."""
+    return krippendorff_alpha_from_counts(_count_matrix(votes, both_bad))
+
+
+def krippendorff_alpha_from_counts(counts: np.ndarray) -> float:
+    """Nominal Krippendorff's alpha from a (units, categories) count matrix (units with < 2 values ignored)."""
+    counts = np.asarray(counts, dtype=float)
+    m_u = counts.sum(axis=1)
+    counts, m_u = counts[m_u >= 2], m_u[m_u >= 2]
+    if len(counts) == 0:
+        raise ValueError("Krippendorff's alpha needs units with at least two values")
+    # Coincidence matrix o_ck = sum_u n_uc (n_uk - [c == k]) / (m_u - 1).
+    o = np.einsum("uc,uk,u->ck", counts, counts, 1.0 / (m_u - 1)) - np.diag(
+        (counts / (m_u - 1)[:, None]).sum(0)
+    )
+    n_c = o.sum(axis=1)
+    n = n_c.sum()
+    observed = o.sum() - np.trace(o)
+    expected = (n * n - (n_c * n_c).sum()) / (n - 1)
+    return 1.0 if expected == 0 else float(1.0 - observed / expected)
+
+
+def gold_accuracy(votes: pd.DataFrame) -> pd.DataFrame:
+    """Per annotator: gold pairs answered (skips excluded), correct answers (clean clip chosen), accuracy."""
+    need = {"kind", "gold_choice", "annotator", "choice"} - set(votes.columns)
+    if need:
+        raise ValueError(f"gold accuracy needs column(s) {sorted(need)}")
+    g = votes[(votes["kind"] == "gold") & (votes["choice"] != "skip")]
+    correct = (g["choice"] == g["gold_choice"]).astype(int)
+    out = (
+        correct.groupby(g["annotator"])
+        .agg(["size", "sum"])
+        .rename(columns={"size": "gold", "sum": "correct"})
+    )
+    out["accuracy"] = out["correct"] / out["gold"]
+    out.index.name = "annotator"
+    return out
+
+
+def swap_consistency(votes: pd.DataFrame, both_bad: str = "keep") -> pd.DataFrame:
+    """Per annotator: repeated swapped pairs answered both times, and the share answered the same way.
+
+    "Same way" means the same clip won (left on the original = right on the swapped repeat) or the same
+    non-decisive answer; skips on either side leave the repeat out.
+    """
+    need = {"pair_id", "repeat_of", "annotator", "choice"} - set(votes.columns)
+    if need:
+        raise ValueError(f"swap consistency needs column(s) {sorted(need)}")
+    v = votes[votes["choice"] != "skip"]
+    if both_bad == "tie":
+        v = v.assign(choice=v["choice"].replace({"both_bad": "tie"}))
+    repeats = v[v["repeat_of"].notna() & (v["repeat_of"].astype(str) != "")]
+    originals = v[["pair_id", "annotator", "choice"]].drop_duplicates(["pair_id", "annotator"])
+    merged = repeats.merge(
+        originals,
+        left_on=["repeat_of", "annotator"],
+        right_on=["pair_id", "annotator"],
+        suffixes=("_repeat", "_original"),
+    )
+    flip = {"left": "right", "right": "left"}
+    same = merged["choice_repeat"].map(lambda c: flip.get(c, c)) == merged["choice_original"]
+    out = same.astype(int).groupby(merged["annotator"]).agg(["size", "sum"])
+    out = out.rename(columns={"size": "repeats", "sum": "consistent"})
+    out["consistency"] = out["consistent"] / out["repeats"]
+    out.index.name = "annotator"
+    return out

@@ -1,0 +1,237 @@
+"""Learned metrics through their real loading paths, with random weights written to temporary files.
+
+Nothing here downloads: every test points the caches (TORCH_HOME, HF_HUB_CACHE, HOME) at empty
+temporary folders first.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import metrics
+from metrics.weights import MissingWeightsError
+
+lpips = pytest.importorskip("lpips")
+torchvision = pytest.importorskip("torchvision")
+open_clip = pytest.importorskip("open_clip")
+
+
+@pytest.fixture(autouse=True)
+def offline_caches(tmp_path, monkeypatch):
+    """Empty caches, no weight variables: only what a test writes can be found."""
+    for var in [
+        "FPEVAL_WEIGHTS_DIR",
+        "FPEVAL_LPIPS_BACKBONE",
+        "FPEVAL_CLIP_WEIGHTS",
+        "FPEVAL_AESTHETIC_HEAD",
+        "FPEVAL_RAFT_WEIGHTS",
+    ]:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return tmp_path
+
+
+def _moving(t=6, size=64):
+    g = np.random.default_rng(0)
+    base = g.integers(0, 256, (size, size + 4 * t, 3)).astype(np.uint8)
+    return np.stack([base[:, 4 * i : 4 * i + size] for i in range(t)])
+
+
+# ---- LPIPS ----
+
+
+def _random_alexnet(path):
+    torch.manual_seed(0)
+    state = torchvision.models.alexnet(weights=None).state_dict()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return state
+
+
+def test_lpips_loads_the_backbone_from_torch_home_and_scores_identical_frames_zero(offline_caches):
+    path = offline_caches / "torch" / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    state = _random_alexnet(path)
+    model = metrics.learned.load_lpips()
+    torch.testing.assert_close(model.net.slice1[0].weight, state["features.0.weight"])
+    torch.testing.assert_close(model.net.slice5._modules["10"].bias, state["features.10.bias"])
+    static = np.repeat(_moving()[:1], 5, axis=0)
+    df = metrics.compute(static, ["lpips"], device="cpu")
+    assert df["metric"].unique().tolist() == ["lpips_first", "lpips_prev"]
+    assert df["value"].abs().max() < 1e-6
+    moving = metrics.compute(_moving(), ["lpips_prev"], device="cpu")["value"]
+    assert (moving > 1e-4).all()
+
+
+def test_lpips_batched_equals_per_frame(offline_caches):
+    path = offline_caches / "w" / "alex.pth"
+    _random_alexnet(path)
+    video = _moving(7)
+    a = metrics.compute(video, ["lpips_first"], device="cpu", weights={"lpips": str(path)}, batch_size=32)
+    b = metrics.compute(video, ["lpips_first"], device="cpu", weights={"lpips": str(path)}, batch_size=1)
+    np.testing.assert_allclose(a["value"], b["value"], rtol=1e-4, atol=1e-6)
+
+
+def test_lpips_missing_backbone_names_file_place_and_variable(offline_caches):
+    with pytest.raises(MissingWeightsError) as info:
+        metrics.compute(_moving(), ["lpips_prev"], device="cpu")
+    msg = str(info.value)
+    assert "alexnet-owt-7be5be79.pth" in msg
+    assert str(offline_caches / "torch" / "hub" / "checkpoints") in msg
+    assert "FPEVAL_LPIPS_BACKBONE" in msg and "--weights lpips=" in msg
+    with pytest.raises(MissingWeightsError, match="does not exist"):
+        metrics.compute(_moving(), ["lpips_prev"], device="cpu", weights={"lpips": "/nowhere/alex.pth"})
+
+
+def test_lpips_rejects_a_checkpoint_of_another_network(offline_caches):
+    path = offline_caches / "wrong.pth"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, path)
+    with pytest.raises(MissingWeightsError, match="not a torchvision alex checkpoint"):
+        metrics.compute(_moving(), ["lpips_prev"], device="cpu", weights={"lpips": str(path)})
+
+
+# ---- CLIP aesthetic and semantic ----
+
+TINY_CLIP = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "patch_size": 16},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+def _tiny_clip_dir(folder):
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CLIP, "preprocess_cfg": {}}))
+    torch.manual_seed(1)
+    model = open_clip.create_model(f"local-dir:{folder}")  # random init (no weights in the folder yet)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / "open_clip_model.safetensors"))
+    return state
+
+
+def _head(path, dim=32):
+    torch.manual_seed(2)
+    head = torch.nn.Linear(dim, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(head.state_dict(), path)
+    return head
+
+
+def test_clip_aesthetic_loads_local_files_and_follows_vbench(offline_caches):
+    folder = offline_caches / "clip"
+    state = _tiny_clip_dir(folder)
+    head = _head(offline_caches / "heads" / "sa_0_4_vit_l_14_linear.pth")
+    weights = {"clip": str(folder), "aesthetic_head": str(offline_caches / "heads")}
+    video = _moving(4)
+    df = metrics.compute(video, ["aesthetic_clip"], device="cpu", weights=weights)
+    model, _, cfg = metrics.learned.load_clip(folder)
+    torch.testing.assert_close(model.visual.conv1.weight, state["visual.conv1.weight"])
+    # VBench: normalised image embedding -> linear head -> / 10
+    from metrics.learned.clip_scores import preprocess_frames
+
+    x = torch.from_numpy(video).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        emb = torch.nn.functional.normalize(model.encode_image(preprocess_frames(x, cfg)), dim=-1)
+        expected = (head(emb).flatten() / 10).numpy()
+    np.testing.assert_allclose(df["value"], expected, rtol=1e-4, atol=1e-6)
+    assert cfg["size"] in (32, (32, 32))
+
+
+def test_clip_semantic_needs_a_prompt_and_gives_cosines(offline_caches):
+    folder = offline_caches / "clip"
+    _tiny_clip_dir(folder)
+    video = _moving(3)
+    with pytest.raises(ValueError, match="prompt"):
+        metrics.compute(video, ["semantic_clip"], device="cpu", weights={"clip": str(folder)})
+    df = metrics.compute(
+        video, ["semantic_clip"], device="cpu", weights={"clip": str(folder)}, prompt="a cat"
+    )
+    assert len(df) == 3 and (df["value"].abs() <= 1 + 1e-6).all()
+    other = metrics.compute(
+        video, ["semantic_clip"], device="cpu", weights={"clip": str(folder)}, prompt="a car"
+    )
+    assert not np.allclose(df["value"], other["value"])  # the prompt matters
+
+
+def test_clip_is_found_in_the_hugging_face_cache_layout(offline_caches):
+    from metrics.learned.clip_scores import clip_path
+
+    snapshot = offline_caches / "hf" / "models--test--tiny-clip" / "snapshots" / "abc123"
+    _tiny_clip_dir(snapshot)
+    assert clip_path(hf_repo="test/tiny-clip") == snapshot / "open_clip_model.safetensors"
+
+
+def test_clip_and_head_missing_give_the_promised_errors(offline_caches):
+    with pytest.raises(MissingWeightsError) as info:
+        metrics.compute(_moving(2), ["aesthetic_clip"], device="cpu")
+    assert "open_clip_model.safetensors" in str(info.value) and "FPEVAL_CLIP_WEIGHTS" in str(info.value)
+    assert "models--timm--vit_large_patch14_clip_224.openai" in str(info.value)
+    folder = offline_caches / "clip"
+    _tiny_clip_dir(folder)
+    with pytest.raises(MissingWeightsError) as info:
+        metrics.compute(_moving(2), ["aesthetic_clip"], device="cpu", weights={"clip": str(folder)})
+    assert "sa_0_4_vit_l_14_linear.pth" in str(info.value) and "FPEVAL_AESTHETIC_HEAD" in str(info.value)
+
+
+# ---- RAFT ----
+
+
+def test_raft_loads_from_the_environment_variable_and_applies_vbench_rule(offline_caches, monkeypatch):
+    from metrics.learned.raft_dynamic import DynamicDegreeRaft, DynamicRaft
+
+    torch.manual_seed(3)
+    model = torchvision.models.optical_flow.raft_small(weights=None)
+    path = offline_caches / "raft_small.pth"
+    torch.save(model.state_dict(), path)
+    monkeypatch.setenv("FPEVAL_RAFT_WEIGHTS", str(path))
+    pair, degree = DynamicRaft(), DynamicDegreeRaft()
+    pair.arch = degree.arch = "raft_small"
+    video = _moving(9)[:, :60, :60]  # 60 px: padded to 64 inside
+    df = metrics.compute(video, [pair, degree], device="cpu", fps=16)  # every 2nd frame
+    flows = df[df["metric"] == "dynamic_raft"]
+    assert flows["frame"].tolist() == [2, 4, 6, 8]
+    assert np.isfinite(flows["value"]).all() and (flows["value"] >= 0).all()
+    deg = df[df["metric"] == "dynamic_degree_raft"]["value"].item()
+    # 5 sampled frames: need round(4 * 5 / 16) = 1 pair above 6 * 60 / 256 among all but the last two
+    assert deg == float((flows["value"].to_numpy()[:-2] > 6 * 60 / 256).sum() >= 1)
+    loaded = metrics.learned.load_raft("raft_small")
+    first = next(iter(model.state_dict()))
+    torch.testing.assert_close(loaded.state_dict()[first], model.state_dict()[first])
+
+
+def test_raft_missing_weights_error(offline_caches):
+    with pytest.raises(MissingWeightsError) as info:
+        metrics.compute(_moving(3), ["dynamic_raft"], device="cpu")
+    msg = str(info.value)
+    assert "raft_large_C_T_SKHT_V2-ff5fadd5.pth" in msg and "FPEVAL_RAFT_WEIGHTS" in msg
+    assert str(offline_caches / "torch" / "hub" / "checkpoints") in msg
+
+
+def test_one_weights_folder_serves_every_loader(offline_caches, monkeypatch):
+    from metrics.learned.clip_scores import head_path
+    from metrics.learned.lpips_consistency import backbone_path
+    from metrics.learned.raft_dynamic import raft_path
+
+    folder = offline_caches / "models"
+    for name in (
+        "alexnet-owt-7be5be79.pth",
+        "sa_0_4_vit_l_14_linear.pth",
+        "raft_large_C_T_SKHT_V2-ff5fadd5.pth",
+    ):
+        folder.mkdir(exist_ok=True)
+        (folder / name).write_bytes(b"x")
+    monkeypatch.setenv("FPEVAL_WEIGHTS_DIR", str(folder))
+    assert backbone_path() == folder / "alexnet-owt-7be5be79.pth"
+    assert head_path() == folder / "sa_0_4_vit_l_14_linear.pth"
+    assert raft_path() == folder / "raft_large_C_T_SKHT_V2-ff5fadd5.pth"
+    monkeypatch.setenv(
+        "FPEVAL_RAFT_WEIGHTS", str(offline_caches / "elsewhere.pth")
+    )  # a wrong variable wins, loudly
+    with pytest.raises(MissingWeightsError, match=r"\$FPEVAL_RAFT_WEIGHTS=.*does not exist"):
+        raft_path()
