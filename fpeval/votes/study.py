@@ -1,0 +1,107 @@
+"""A study folder: ``study.json`` (the design, with names: for analysts only), ``media/`` (files named
+by opaque ids), ``votes.sqlite`` (the vote store) and ``tokens.json`` (0600; annotator links and the
+admin token, for the organiser to hand out)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fpeval.votes.store import VoteStore
+
+MANIFEST = "study.json"
+DATABASE = "votes.sqlite"
+TOKENS = "tokens.json"
+MEDIA = "media"
+
+
+def write_secret(path: Path, text: str) -> Path:
+    """Atomically write a file readable by its owner only (mode 0600 from the start)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+@dataclass
+class Study:
+    """An opened study folder."""
+
+    root: Path
+    study_id: str
+    store: VoteStore
+
+    @classmethod
+    def open(cls, root: str | Path) -> Study:
+        root = Path(root)
+        manifest = root / MANIFEST
+        if not manifest.is_file():
+            raise FileNotFoundError(
+                f"{root} is not a study folder (no {MANIFEST}); create one with `votes design`"
+            )
+        study_id = json.loads(manifest.read_text())["study_id"]
+        store = VoteStore(root / DATABASE)
+        store.study(study_id)  # raises if the database does not know the study
+        return cls(root, study_id, store)
+
+    def manifest(self) -> dict:
+        return json.loads((self.root / MANIFEST).read_text())
+
+    def media_path(self, media_id: str) -> tuple[Path, str] | None:
+        """The file and MIME type of a media id, confined to the study's media folder."""
+        row = self.store.media(media_id)
+        if row is None or row["study_id"] != self.study_id:
+            return None
+        media_dir = (self.root / MEDIA).resolve()
+        path = (self.root / row["path"]).resolve()
+        if media_dir not in path.parents or not path.is_file():
+            return None
+        return path, row["mime"]
+
+    def tokens(self) -> dict:
+        path = self.root / TOKENS
+        return json.loads(path.read_text()) if path.exists() else {"admin": None, "annotators": {}}
+
+    def _save_tokens(self, tokens: dict) -> None:
+        write_secret(self.root / TOKENS, json.dumps(tokens, indent=2))
+
+    def new_admin_token(self) -> str:
+        token = self.store.new_admin_token(self.study_id)
+        tokens = self.tokens()
+        tokens["admin"] = token
+        self._save_tokens(tokens)
+        return token
+
+    def add_annotator(self, annotator_id: str, limit: int | None = None, seed: int | None = None) -> str:
+        """Register a human annotator, queue their pairs and return their (new) token.
+
+        Each annotator gets every pair, or with ``limit`` the least-covered ones (so votes spread evenly),
+        in a personal random order where a repeated swapped pair comes some pairs after its original.
+        """
+        from fpeval.votes.design import annotation_order
+
+        if annotator_id.startswith("judge:"):
+            raise ValueError("'judge:' ids are reserved for automatic judges; they need no token")
+        token = self.store.add_annotator(annotator_id)
+        pairs = self.store.pairs(self.study_id)
+        coverage = self.store.assignment_counts(self.study_id)
+        if seed is None:
+            seed = int.from_bytes(os.urandom(4), "little")
+        order = annotation_order(pairs, np.random.default_rng(seed), limit=limit, coverage=coverage)
+        self.store.assign(self.study_id, annotator_id, order)
+        tokens = self.tokens()
+        tokens["annotators"][annotator_id] = token
+        self._save_tokens(tokens)
+        return token

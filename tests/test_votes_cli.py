@@ -1,0 +1,100 @@
+import json
+
+import pandas as pd
+from test_votes_support import make_results
+from typer.testing import CliRunner
+
+from fpeval.votes.cli import votes_app
+from fpeval.votes.study import Study
+
+runner = CliRunner()
+
+
+def vote_everything(study_root, annotator, pick):
+    study = Study.open(study_root)
+    pairs = study.store.pairs(study.study_id).set_index("pair_id")
+    k = 0
+    while (pair := study.store.next_pair(study.study_id, annotator)) is not None:
+        p = pairs.loc[pair["pair_id"]]
+        study.store.add_vote(
+            f"{annotator}-{k}",
+            study.study_id,
+            pair["pair_id"],
+            annotator,
+            p["left_item"],
+            p["right_item"],
+            pick(p),
+        )
+        k += 1
+    study.store.close()
+
+
+def better(p):
+    """RowAlpha > RowBravo > RowCharlie; the clean clip beats its degraded copy."""
+    if p["kind"] == "gold":
+        return p["gold_choice"]
+    return "left" if p["left"] < p["right"] else "right"
+
+
+def test_design_export_report_from_the_command_line(tmp_path):
+    results = make_results(tmp_path / "results", images=("img0", "img1", "img2"), frames=2, size=16)
+    study_dir = tmp_path / "study"
+    r = runner.invoke(
+        votes_app, ["design", str(results), "--out", str(study_dir), "-a", "ann1", "-a", "ann2"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "9 regular" in r.output and "annotator ann1: /?token=" in r.output
+    vote_everything(study_dir, "ann1", better)
+    vote_everything(study_dir, "ann2", lambda p: better(p) if p["kind"] == "gold" else "tie")
+
+    r = runner.invoke(votes_app, ["report", str(study_dir), "--rounds", "100", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    assert [row["competitor"] for row in report["ratings"]] == ["RowAlphaQx", "RowBravoQx", "RowCharlieQx"]
+    # 9 regular pairs + 1 repeat (gold pairs are not rated), 2 competitors each, 2 annotators.
+    assert sum(row["votes"] for row in report["ratings"]) == (9 + 1) * 2 * 2
+    assert report["quality"]["gold_accuracy"] == {"ann1": 1.0, "ann2": 1.0}
+    assert report["quality"]["swap_consistency"] == {"ann1": 1.0, "ann2": 1.0}
+    assert report["quality"]["fleiss_kappa"] < 0  # one annotator always says tie, the other never
+
+    only_ann1 = tmp_path / "ann1.csv"
+    study = Study.open(study_dir)
+    study.store.votes(study.study_id).query("annotator == 'ann1'").to_csv(only_ann1, index=False)
+    r = runner.invoke(votes_app, ["report", str(only_ann1), "--rounds", "20"])
+    assert r.exit_code == 2 and "MLE does not exist" in r.output and "l2" in r.output
+    r = runner.invoke(votes_app, ["report", str(only_ann1), "--rounds", "20", "--l2", "0.1"])
+    assert r.exit_code == 0 and r.output.index("RowAlphaQx") < r.output.index("RowCharlieQx")
+
+    out = tmp_path / "votes.csv"
+    r = runner.invoke(votes_app, ["export", str(study_dir), "--out", str(out)])
+    assert r.exit_code == 0 and f"{2 * 11} votes" in r.output  # 9 regular + 1 gold + 1 repeat, 2 annotators
+    assert len(pd.read_csv(out)) == 22
+    r = runner.invoke(votes_app, ["report", str(out), "--rounds", "50", "--method", "elo"])
+    assert r.exit_code == 0, r.output
+    assert "| competitor | rating | lower | upper | rank | tier | elo | votes | win_rate |" in r.output
+
+    r = runner.invoke(votes_app, ["annotators", str(study_dir), "--add", "ann3", "--limit", "2"])
+    assert r.exit_code == 0 and "annotator ann3: /?token=" in r.output and "ann1" in r.output
+
+
+def test_user_errors_exit_2_with_a_message(tmp_path):
+    results = make_results(tmp_path / "results", images=("img0",), frames=2, size=16)
+    cases = [
+        ["design", str(tmp_path / "nope"), "--out", str(tmp_path / "s")],
+        ["report", str(tmp_path / "nope")],
+        ["report", str(results), "--format", "xml"],
+        ["serve", str(tmp_path)],
+        ["export", str(tmp_path), "--out", str(tmp_path / "v.txt")],
+        ["design", str(results), "--out", str(tmp_path / "s"), "--gold", "-1"],
+    ]
+    for args in cases:
+        r = runner.invoke(votes_app, args)
+        assert r.exit_code == 2, (args, r.output)
+        assert "error:" in r.output
+
+
+def test_votes_is_registered_in_the_main_cli():
+    from fpeval.cli import app
+
+    r = runner.invoke(app, ["votes", "--help"])
+    assert r.exit_code == 0 and "design" in r.output and "report" in r.output
