@@ -12,6 +12,8 @@ import typer
 
 from fpeval import schedule as schedule_lang
 from fpeval.tokens import LatentSize, count_tokens
+from fpeval.votes.cli import votes_app
+from metrics.cli import metrics_cmd
 
 app = typer.Typer(
     name="fpeval",
@@ -27,6 +29,7 @@ schedule_app = typer.Typer(
 app.add_typer(schedule_app, name="schedule")
 variant_app = typer.Typer(help="Sampling variants as inspectable plans.", no_args_is_help=True)
 app.add_typer(variant_app, name="variant")
+app.add_typer(votes_app, name="votes")
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -189,6 +192,47 @@ def variant_show(
             what = f"tail {spec.tail}" if spec.tail else spec.role
             source = _ranges(spec.frames, {0: "start image", plan.total_frames: "end image"})
             typer.echo(f"    {what:<15} k{spec.kernel:<2} RoPE {_ranges(spec.rope):<14} <- {source}")
+
+
+@app.command("run")
+@user_errors
+def run_cmd(
+    config: Path = typer.Argument(..., help="Ablation grid YAML (e.g. configs/quick.yaml)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run folder (default: results/<grid name>)."),
+    device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda[:i]'."),
+    ray: str | None = typer.Option(
+        None, "--ray", help="Spread batches over a Ray cluster: its address, or 'local' for one started here."
+    ),
+    check_only: bool = typer.Option(False, "--check", help="Validate the config and stop."),
+) -> None:
+    """Run an ablation grid: generate, score, and write tables and figures; a rerun resumes."""
+    from fpeval.grid import check, expand, load_grid
+    from fpeval.runner import run
+
+    grid, base = load_grid(config)
+    if check_only:
+        problems = check(grid, base)
+        if problems:
+            raise ValueError("the config cannot run:\n" + "\n".join(f"  - {p}" for p in problems))
+        typer.echo(f"{config}: {len(grid.rows)} rows, {len(expand(grid, base, device))} videos, no problems")
+        return
+    folder = run(grid, out or Path("results") / grid.name, base, device=device, ray_address=ray)
+    typer.echo((folder / "table.md").read_text())
+
+
+@app.command("table")
+@user_errors
+def table_cmd(
+    run_dir: Path = typer.Argument(..., help="A finished run folder."),
+    fmt: str = typer.Option("md", "--format", "-f", help="md, latex, html or json."),
+    votes: Path | None = typer.Option(
+        None, "--votes", help="A vote store (votes.sqlite) whose human votes give the ratings."
+    ),
+) -> None:
+    """Print a run's table in the paper's layout, with 95 % bootstrap intervals."""
+    from fpeval.tables import build_table, format_table
+
+    typer.echo(format_table(build_table(run_dir, votes), fmt))
 
 
 @app.command("train")
@@ -368,6 +412,9 @@ def generate_cmd(
             save_file({"latents": result.latents[i].contiguous().cpu()}, str(tmp))
         write_sidecar(video, {**meta, "image": str(image), "video": video.name})
         typer.echo(f"wrote {video}")
+
+
+app.command("metrics")(user_errors(metrics_cmd))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,199 @@
+"""The paper's written findings, each checked against a run with a paired bootstrap interval.
+
+A finding is *reproduced* when the direction the paper states holds and the 95 % interval of the paired
+difference excludes zero, *direction only* when the point estimate agrees but the interval includes
+zero, and *not reproduced* otherwise. Differences are paired by start image and seed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from metrics.drift import bootstrap_ci
+
+REPRODUCED, DIRECTION_ONLY, NOT_REPRODUCED = "reproduced", "direction only", "not reproduced"
+
+
+def paired(per_video: pd.DataFrame, metric: str, column: str, a, b, rounds: int = 2000):
+    """Mean over samples of (a − b) on ``column`` of ``metric``, with a bootstrap 95 % interval; ``a`` and
+    ``b`` are row names or lists of row names (averaged per sample)."""
+    m = per_video[per_video["metric"] == metric]
+    if m.empty:
+        raise ValueError(
+            f"metric {metric!r} is not in the run; it has {sorted(per_video['metric'].unique())}"
+        )
+
+    def side(rows):
+        rows = [rows] if isinstance(rows, str) else list(rows)
+        missing = set(rows) - set(m["row"])
+        if missing:
+            raise ValueError(f"rows {sorted(missing)} are not in the run; it has {sorted(m['row'].unique())}")
+        return m[m["row"].isin(rows)].groupby(["image", "seed"])[column].mean()
+
+    diff = (side(a) - side(b)).dropna().to_numpy(dtype=float)
+    return bootstrap_ci(diff, rounds=rounds)
+
+
+def verdict(est: float, lo: float, hi: float, expect: str) -> str:
+    """``expect`` is 'positive' or 'negative': the sign the paper's claim predicts."""
+    sign = 1 if expect == "positive" else -1
+    if sign * est <= 0:
+        return NOT_REPRODUCED
+    return REPRODUCED if (lo > 0 if sign > 0 else hi < 0) else DIRECTION_ONLY
+
+
+def _record(finding, claim, measure, ci, expect):
+    est, lo, hi = ci
+    return dict(
+        finding=finding, claim=claim, measure=measure, estimate=est, lower=lo, upper=hi,
+        verdict=verdict(est, lo, hi, expect),
+    )  # fmt: skip
+
+
+def _combine(verdicts: list[str]) -> str:
+    if all(v == REPRODUCED for v in verdicts):
+        return REPRODUCED
+    if all(v != NOT_REPRODUCED for v in verdicts):
+        return DIRECTION_ONLY
+    return NOT_REPRODUCED
+
+
+def table1_findings(per_video: pd.DataFrame, grid: dict, drift_metrics, dynamic_metric: str) -> list[dict]:
+    """F1 (inverted lowest drift), F2 (vanilla most dynamic), F3 (+D lowers drift), F6 (schedules within a
+    mode differ little) on a Table-1 run."""
+    rows = grid["rows"]
+    vanilla = [r["name"] for r in rows if r["variant"] == "vanilla"]
+    plus_d = [r["name"] for r in rows if r["variant"] == "vanilla+D"]
+    inverted = [r["name"] for r in rows if r["variant"] == "inverted"]
+    others = [r["name"] for r in rows if r["variant"] != "inverted"]
+    out = []
+    for metric in drift_metrics:
+        # the lowest-drift competitor per metric is the hardest comparison for the inverted row
+        means = per_video[per_video["metric"] == metric].groupby("row")["drift_pct"].mean()
+        rival = means.loc[others].idxmin()
+        out.append(
+            _record(
+                "F1",
+                "inverted anti-drifting has the lowest drift on every drift metric",
+                f"Δ {metric} %: best other row ({rival}) − inverted",
+                paired(per_video, metric, "drift_pct", rival, inverted),
+                "positive",
+            )
+        )
+    out.append(
+        _record(
+            "F2",
+            "vanilla sampling has the highest Dynamic",
+            f"{dynamic_metric}: vanilla rows − anti-drifting rows (endpoint, inverted)",
+            paired(
+                per_video,
+                dynamic_metric,
+                "mean",
+                vanilla,
+                [r["name"] for r in rows if r["variant"] in ("endpoint", "inverted")],
+            ),
+            "positive",
+        )
+    )
+    for metric in drift_metrics:
+        out.append(
+            _record(
+                "F3",
+                "discrete history (+D) lowers drift against vanilla",
+                f"Δ {metric} %: vanilla rows − +D rows (same schedules)",
+                paired(per_video, metric, "drift_pct", vanilla, plus_d),
+                "positive",
+            )
+        )
+    for metric in drift_metrics:
+        # F6: the largest gap between two vanilla schedules, against the vanilla-inverted gap
+        means = per_video[(per_video["metric"] == metric) & per_video["row"].isin(vanilla)]
+        by_row = means.groupby("row")["drift_pct"].mean()
+        hi_row, lo_row = by_row.idxmax(), by_row.idxmin()
+        spread = paired(per_video, metric, "drift_pct", hi_row, lo_row)
+        mode_gap = paired(per_video, metric, "drift_pct", vanilla, inverted)
+        rec = _record(
+            "F6",
+            "schedule differences within one sampling mode are small (beside the mode difference)",
+            f"Δ {metric} %: mode gap (vanilla − inverted) − widest vanilla schedule spread ({hi_row} − {lo_row})",
+            (mode_gap[0] - spread[0], mode_gap[1] - spread[2], mode_gap[2] - spread[1]),
+            "positive",
+        )
+        out.append(rec)
+    return out
+
+
+def table2_findings(
+    per_video: pd.DataFrame, drift_metrics, forgetting_metric: str, rows: dict[str, str]
+) -> list[dict]:
+    """F4 (higher σ_test: less drift, more forgetting) and F5 (history guidance: more drift) on a Table-2
+    run. ``rows`` names the rows: df0, df05 (σ_test 0 and 0.5) and guidance."""
+    out = []
+    for metric in drift_metrics:
+        out.append(
+            _record(
+                "F4",
+                "higher σ_test drifts less",
+                f"Δ {metric} %: DF σ_test=0 − DF σ_test=0.5",
+                paired(per_video, metric, "drift_pct", rows["df0"], rows["df05"]),
+                "positive",
+            )
+        )
+    out.append(
+        _record(
+            "F4",
+            "higher σ_test forgets more",
+            f"{forgetting_metric} (mean): DF σ_test=0 − DF σ_test=0.5",
+            paired(per_video, forgetting_metric, "mean", rows["df0"], rows["df05"]),
+            "positive",
+        )
+    )
+    for metric in drift_metrics:
+        out.append(
+            _record(
+                "F5",
+                "history guidance drifts more",
+                f"Δ {metric} %: history guidance − DF σ_test=0 (same model, no guidance)",
+                paired(per_video, metric, "drift_pct", rows["guidance"], rows["df0"]),
+                "positive",
+            )
+        )
+    return out
+
+
+def context_finding(context_csv: str | Path) -> dict:
+    """F7: the packed context stops growing. Growth of the released schedule's section tokens over the
+    last half of the history range, against the unpacked baseline's growth."""
+    df = pd.read_csv(context_csv)
+    t = df["history_frames"].max()
+
+    def growth(family):
+        f = df[(df["family"] == family) & (df["tail"].isin(["td", "none"]) | df["tail"].isna())]
+        f = f.groupby("history_frames")["total_tokens"].max()
+        return float(f.loc[t] - f.loc[t // 2])
+
+    families = list(dict.fromkeys(df["family"]))
+    packed = next(f for f in families if "released" in f)
+    unpacked = next(f for f in families if "unpacked" in f or "no packing" in f)
+    g_packed, g_unpacked = growth(packed), growth(unpacked)
+    return dict(
+        finding="F7",
+        claim="the packed context is bounded as the video grows",
+        measure=f"tokens added from {t // 2} to {t} history frames: {packed} vs {unpacked}",
+        estimate=g_packed,
+        lower=np.nan,
+        upper=np.nan,
+        verdict=REPRODUCED if g_packed == 0 and g_unpacked > 0 else NOT_REPRODUCED,
+        baseline=g_unpacked,
+    )
+
+
+def summary(findings: list[dict]) -> pd.DataFrame:
+    """One line per finding: its combined verdict over its measures."""
+    df = pd.DataFrame(findings)
+    return (
+        df.groupby(["finding", "claim"], sort=False)["verdict"].agg(lambda v: _combine(list(v))).reset_index()
+    )

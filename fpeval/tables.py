@@ -1,0 +1,80 @@
+"""The paper's table layout from a run folder: global metrics, drift (Eq. 7, %), ELO and rank, with 95 %
+bootstrap intervals. ELO comes from human votes when a study store with human votes is given, otherwise
+from the metric judge, and the table always says which."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+FORMATS = ("md", "latex", "html", "json")
+
+
+def _cell(est: float, lo: float, hi: float, digits: int = 3) -> str:
+    return f"{est:.{digits}g} [{lo:.{digits}g}, {hi:.{digits}g}]"
+
+
+def human_ratings(store_path: Path, study: str | None = None) -> pd.DataFrame | None:
+    """The rating table of a vote store's human votes, or None when it has none."""
+    from fpeval.votes.store import VoteStore
+    from metrics.ratings import rating_table
+
+    votes = VoteStore(store_path).votes(study=study, annotators="humans")
+    if votes.empty:
+        return None
+    table = rating_table(votes)
+    table.insert(0, "source", f"human ({len(votes)} votes)")
+    return table
+
+
+def build_table(run_dir: str | Path, votes: str | Path | None = None) -> pd.DataFrame:
+    """One row per grid row: quality means, drift %, ELO and rank (see the module docstring)."""
+    run_dir = Path(run_dir)
+    summary_path, grid_path = run_dir / "summary.csv", run_dir / "grid.json"
+    for p in (summary_path, grid_path):
+        if not p.is_file():
+            raise ValueError(f"{run_dir} is not a finished run: {p.name} is missing (run `fpeval run` first)")
+    grid = json.loads(grid_path.read_text())
+    summary = pd.read_csv(summary_path)
+    rows = [r["name"] for r in grid["rows"]]
+    quality = list(grid["table"]["quality"]) or sorted(summary["metric"].unique())
+    drift = list(grid["table"]["drift"]) or sorted(summary["metric"].unique())
+    table = pd.DataFrame(index=pd.Index(rows, name="row"))
+    for statistic, names, label in (("mean", quality, "{}"), ("drift_pct", drift, "Δ {} (%)")):
+        s = summary[summary["statistic"] == statistic].set_index(["row", "metric"])
+        for metric in names:
+            if (rows[0], metric) not in s.index:
+                raise ValueError(
+                    f"metric {metric!r} is not in {summary_path}; it has {sorted(summary['metric'].unique())}"
+                )
+            cells = [_cell(*s.loc[(r, metric), ["estimate", "lower", "upper"]]) for r in rows]
+            table[label.format(metric)] = cells
+    ratings = human_ratings(Path(votes), grid["name"]) if votes else None
+    if ratings is None and (run_dir / "ratings.csv").is_file():
+        ratings = pd.read_csv(run_dir / "ratings.csv")
+    if ratings is not None:
+        r = ratings.set_index("competitor")
+        table["ELO-K32"] = [f"{r.loc[x, 'elo']:.0f}" if x in r.index else "" for x in rows]
+        table["BT [95 % CI]"] = [
+            _cell(r.loc[x, "rating"], r.loc[x, "lower"], r.loc[x, "upper"], 4) if x in r.index else ""
+            for x in rows
+        ]
+        table["rank"] = [int(r.loc[x, "rank"]) if x in r.index else "" for x in rows]
+        table.attrs["ratings_source"] = str(ratings["source"].iloc[0])
+    return table
+
+
+def format_table(table: pd.DataFrame, fmt: str = "md") -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown table format {fmt!r}; accepted: {', '.join(FORMATS)}")
+    source = table.attrs.get("ratings_source")
+    note = f"Ratings from {source}." if source else "No ratings (no votes)."
+    if fmt == "md":
+        return table.to_markdown() + f"\n\nCells: mean [95 % bootstrap CI]. {note}\n"
+    if fmt == "latex":
+        return table.to_latex(caption=f"Cells: mean [95 \\% bootstrap CI]. {note}") + "\n"
+    if fmt == "html":
+        return table.to_html() + f"\n<p>Cells: mean [95 % bootstrap CI]. {note}</p>\n"
+    return json.dumps({"ratings_source": source, "rows": table.reset_index().to_dict("records")}, indent=2)

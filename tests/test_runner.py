@@ -1,0 +1,176 @@
+"""The main-job runner: results of a grid, resuming after SIGKILL, Ray, tables and the metric judge."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from fpeval.grid import Grid, expand
+from fpeval.runner import run
+from fpeval.tables import build_table, format_table
+
+TINY = dict(
+    name="tiny",
+    samples=dict(heldout=2, seeds=[0]),
+    sections=2,
+    sampler=dict(steps=2),
+    batch=1,
+    rows=[
+        dict(name="vanilla", variant="vanilla", schedule="td_f16k4f4k2f1k1_g9"),
+        dict(name="inverted", variant="inverted"),
+        dict(name="endpoint", variant="endpoint"),
+    ],
+    metrics=[
+        "clarity_laplacian",
+        "colourfulness",
+        "exposure_brightness",
+        "consistency_first_ssim",
+        "dynamic_degree",
+    ],
+    table=dict(
+        quality=["clarity_laplacian", "consistency_first_ssim", "dynamic_degree"],
+        drift=["clarity_laplacian", "colourfulness"],
+    ),
+)
+
+
+def records(out: Path) -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((out / "items").glob("*.json"))}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    grid = Grid.model_validate(TINY)
+    run(grid, out, progress=False, log=lambda _: None)
+    return grid, out
+
+
+def test_a_run_writes_every_artifact(finished):
+    grid, out = finished
+    items = expand(grid)
+    assert len(records(out)) == len(items) == 6
+    per_frame = pd.read_parquet(out / "per_frame.parquet")
+    assert set(per_frame["metric"]) == set(TINY["metrics"])
+    assert per_frame.groupby("video")["frame"].max().eq(2 * 9).all()  # 2 sections of 9 frames + the start
+    assert set(per_frame.loc[per_frame["metric"] == "dynamic_degree", "section"]) == {-1}  # per video
+    per_video = pd.read_parquet(out / "per_video.parquet")
+    assert len(per_video) == 6 * 5
+    for item in items:
+        side = json.loads((out / "videos" / f"{item.stem}.json").read_text())
+        assert (side["row"], side["image"], side["seed"], side["key"]) == (
+            item.row.name,
+            item.image,
+            item.seed,
+            item.key,
+        )
+        assert len(side["frame_section"]) == 19
+        assert (out / "videos" / f"{item.stem}.mp4").stat().st_size > 0
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary["statistic"]) == {"mean", "drift", "drift_pct", "signed_drift"}
+    assert (out / "figures" / "curve_colourfulness.png").is_file()
+
+
+def test_summary_matches_an_independent_computation(finished):
+    from metrics.drift import start_end_contrast
+
+    _, out = finished
+    per_frame = pd.read_parquet(out / "per_frame.parquet")
+    summary = pd.read_csv(out / "summary.csv").set_index(["row", "metric", "statistic"])
+    for row in ("vanilla", "inverted"):
+        f = per_frame[(per_frame["row"] == row) & (per_frame["metric"] == "colourfulness")]
+        drifts = [start_end_contrast(g.sort_values("frame")["value"]) for _, g in f.groupby("video")]
+        assert summary.loc[(row, "colourfulness", "drift"), "estimate"] == pytest.approx(sum(drifts) / 2)
+
+
+def test_rerun_skips_finished_items_and_stores_no_vote_twice(finished):
+    from fpeval.votes.store import VoteStore
+
+    grid, out = finished
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "items").iterdir()}
+    lines = []
+    run(grid, out, progress=False, log=lines.append)
+    assert "6 already done, 0 batches to run" in lines[0]
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "items").iterdir()} == before
+    votes = VoteStore(out / "votes.sqlite").votes(study="tiny")
+    assert len(votes) == 2 * 3  # two samples x three row pairs, once each
+    assert set(votes["annotator"]) == {"judge:drift"}
+
+
+def test_tables_in_every_format(finished):
+    _, out = finished
+    table = build_table(out)
+    assert list(table.index) == ["vanilla", "inverted", "endpoint"]
+    assert {"clarity_laplacian", "Δ colourfulness (%)", "ELO-K32", "rank"} <= set(table.columns)
+    assert "judge:drift" in format_table(table, "md")
+    assert "\\begin{tabular}" in format_table(table, "latex")
+    assert "<table" in format_table(table, "html")
+    data = json.loads(format_table(table, "json"))
+    assert data["ratings_source"] == "judge:drift" and len(data["rows"]) == 3
+    with pytest.raises(ValueError, match="accepted: md, latex, html, json"):
+        format_table(table, "xlsx")
+    with pytest.raises(ValueError, match="not a finished run"):
+        build_table(out / "videos")
+
+
+def test_sigkill_mid_grid_then_rerun_gives_the_uninterrupted_results(finished, tmp_path):
+    _, reference = finished
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "fpeval.cli", "run", str(config), "--out", str(out)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(list((out / "items").glob("*.json"))) < 2:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    partial = records(out)
+    assert 2 <= len(partial) < 6, "the run should have been killed mid-grid"
+    stamps = {k: (out / "items" / f"{k}.json").stat().st_mtime_ns for k in partial}
+    lines = []
+    run(Grid.model_validate(TINY), out, progress=False, log=lines.append)
+    assert f"{len(partial)} already done" in lines[0]
+    assert {k: (out / "items" / f"{k}.json").stat().st_mtime_ns for k in partial} == stamps
+    ours, theirs = records(out), records(reference)
+    assert {k: v["latents_sha256"] for k, v in ours.items()} == {
+        k: v["latents_sha256"] for k, v in theirs.items()
+    }
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(out / "per_frame.parquet"), pd.read_parquet(reference / "per_frame.parquet")
+    )
+    assert (out / "table.md").read_text() == (reference / "table.md").read_text()
+
+
+def test_ray_gives_the_same_results(finished, tmp_path):
+    pytest.importorskip("ray")
+    _, reference = finished
+    out = tmp_path / "ray"
+    run(Grid.model_validate(TINY), out, ray_address="local", progress=False, log=lambda _: None)
+    ours, theirs = records(out), records(reference)
+    assert {k: v["latents_sha256"] for k, v in ours.items()} == {
+        k: v["latents_sha256"] for k, v in theirs.items()
+    }
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(out / "per_frame.parquet"), pd.read_parquet(reference / "per_frame.parquet")
+    )
+
+
+def test_bad_configs_stop_before_any_work(tmp_path):
+    bad = dict(TINY, samples=dict(heldout=1, images=["nowhere.png"]))
+    out = tmp_path / "never"
+    with pytest.raises(ValueError, match=r"(?s)cannot run:.*nowhere\.png"):
+        run(Grid.model_validate(bad), out, base=tmp_path, progress=False, log=lambda _: None)
+    assert not out.exists()
