@@ -108,7 +108,7 @@ def write_report(grid: Grid, items: list[Item], out: Path, log: Callable[[str], 
     _csv(summary, out / "summary.csv")
     curves = drift_curves(per_frame)
     _csv(curves, out / "drift_curves.csv")
-    for metric in grid.table.drift or sorted(per_frame["metric"].unique()):
+    for metric in grid.table.drift or sorted(curves["metric"].unique()):  # per-video metrics have no curve
         plot_curves(curves, metric, out / "figures" / f"curve_{metric}.png")
     if grid.judge is not None:
         ratings = judge_run(grid, per_video, out)

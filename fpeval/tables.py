@@ -39,8 +39,11 @@ def build_table(run_dir: str | Path, votes: str | Path | None = None) -> pd.Data
     grid = json.loads(grid_path.read_text())
     summary = pd.read_csv(summary_path)
     rows = [r["name"] for r in grid["rows"]]
-    quality = list(grid["table"]["quality"]) or sorted(summary["metric"].unique())
-    drift = list(grid["table"]["drift"]) or sorted(summary["metric"].unique())
+    def having(statistic: str) -> list[str]:  # per-video metrics (e.g. dynamic_degree) have no drift
+        return sorted(summary.loc[summary["statistic"] == statistic, "metric"].unique())
+
+    quality = list(grid["table"]["quality"]) or having("mean")
+    drift = list(grid["table"]["drift"]) or having("drift_pct")
     table = pd.DataFrame(index=pd.Index(rows, name="row"))
     for statistic, names, label in (("mean", quality, "{}"), ("drift_pct", drift, "Δ {} (%)")):
         s = summary[summary["statistic"] == statistic].set_index(["row", "metric"])
