@@ -20,8 +20,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 setup: $(STAMP)  ## create .venv and install fpeval[all]
 
-run: $(STAMP)  ## main job: context-length table and figure for the paper's schedules
+CONFIG ?= configs/quick.yaml
+
+run: $(STAMP)  ## main job: the quick ablation grid on FramePack-mini (tables, figures) + context-length figure
 	$(BIN)/fpeval schedule context-length --out $(OUT)
+	$(BIN)/fpeval run $(CONFIG) --out $(OUT)/$(basename $(notdir $(CONFIG)))
 
 browser:  ## best effort: Debian's chromium for the voting page's browser test (never fails the build)
 	@if [ ! -x /usr/bin/chromium ]; then \

@@ -63,14 +63,16 @@ def _combine(verdicts: list[str]) -> str:
 
 def table1_findings(per_video: pd.DataFrame, grid: dict, drift_metrics, dynamic_metric: str) -> list[dict]:
     """F1 (inverted lowest drift), F2 (vanilla most dynamic), F3 (+D lowers drift), F6 (schedules within a
-    mode differ little) on a Table-1 run."""
+    mode differ little) on a Table-1 run. A finding whose rows the run lacks is left out (F1 needs an
+    inverted row, F2 vanilla and anti-drifting rows, F3 +D rows, F6 two or more vanilla schedules)."""
     rows = grid["rows"]
     vanilla = [r["name"] for r in rows if r["variant"] == "vanilla"]
     plus_d = [r["name"] for r in rows if r["variant"] == "vanilla+D"]
     inverted = [r["name"] for r in rows if r["variant"] == "inverted"]
     others = [r["name"] for r in rows if r["variant"] != "inverted"]
+    anti = [r["name"] for r in rows if r["variant"] in ("endpoint", "inverted")]
     out = []
-    for metric in drift_metrics:
+    for metric in drift_metrics if inverted else ():
         # the lowest-drift competitor per metric is the hardest comparison for the inverted row
         means = per_video[per_video["metric"] == metric].groupby("row")["drift_pct"].mean()
         rival = means.loc[others].idxmin()
@@ -83,22 +85,23 @@ def table1_findings(per_video: pd.DataFrame, grid: dict, drift_metrics, dynamic_
                 "positive",
             )
         )
-    out.append(
-        _record(
-            "F2",
-            "vanilla sampling has the highest Dynamic",
-            f"{dynamic_metric}: vanilla rows − anti-drifting rows (endpoint, inverted)",
-            paired(
-                per_video,
-                dynamic_metric,
-                "mean",
-                vanilla,
-                [r["name"] for r in rows if r["variant"] in ("endpoint", "inverted")],
-            ),
-            "positive",
+    if vanilla and anti:
+        out.append(
+            _record(
+                "F2",
+                "vanilla sampling has the highest Dynamic",
+                f"{dynamic_metric}: vanilla rows − anti-drifting rows (endpoint, inverted)",
+                paired(
+                    per_video,
+                    dynamic_metric,
+                    "mean",
+                    vanilla,
+                    anti,
+                ),
+                "positive",
+            )
         )
-    )
-    for metric in drift_metrics:
+    for metric in drift_metrics if vanilla and plus_d else ():
         out.append(
             _record(
                 "F3",
@@ -108,7 +111,7 @@ def table1_findings(per_video: pd.DataFrame, grid: dict, drift_metrics, dynamic_
                 "positive",
             )
         )
-    for metric in drift_metrics:
+    for metric in drift_metrics if len(vanilla) > 1 and inverted else ():
         # F6: the largest gap between two vanilla schedules, against the vanilla-inverted gap
         means = per_video[(per_video["metric"] == metric) & per_video["row"].isin(vanilla)]
         by_row = means.groupby("row")["drift_pct"].mean()

@@ -9,7 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
-MINI_MODELS = {"mini": "mini", "mini-df": "mini-df", "mini-discrete": "mini-discrete"}
+MINI_MODELS = {
+    "mini": "mini",
+    "mini-df": "mini-df",
+    "mini-df-0.1": "mini-df-0.1",
+    "mini-discrete": "mini-discrete",
+}
 
 
 def load(name_or_path: str, **kwargs):

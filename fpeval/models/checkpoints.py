@@ -9,14 +9,25 @@ import torch
 
 
 def write_checkpoint(
-    path: str | Path, state: dict[str, torch.Tensor], config: dict, card: dict | None = None
+    path: str | Path,
+    state: dict[str, torch.Tensor],
+    config: dict,
+    card: dict | None = None,
+    storage_dtype: torch.dtype | None = None,
 ) -> Path:
-    """Weights as safetensors and, beside them, ``<name>.json`` with the config and the model card."""
+    """Weights as safetensors and, beside them, ``<name>.json`` with the config and the model card.
+
+    ``storage_dtype`` (e.g. ``torch.float16``) stores floating tensors at lower precision to keep the
+    shipped files small; :func:`read_checkpoint` returns them as float32 again.
+    """
     from safetensors.torch import save_file
 
     from fpeval.artifacts import atomic_path, write_text
 
     path = Path(path)
+    if storage_dtype is not None:
+        state = {k: v.to(storage_dtype) if v.is_floating_point() else v for k, v in state.items()}
+        card = {**(card or {}), "storage_dtype": str(storage_dtype).removeprefix("torch.")}
     with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
     write_text(path.with_suffix(".json"), json.dumps({"config": config, **(card or {})}, indent=2))
@@ -42,6 +53,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise ValueError(f"checkpoint {path} is not a readable safetensors file: {e}") from None
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}  # fp16 storage
     return config, state
 
 
