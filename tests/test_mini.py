@@ -144,3 +144,22 @@ def test_world_latents_cache_is_reused_only_for_the_same_clips_and_autoencoder(t
     torch.testing.assert_close(again, first)
     training.cached_world_latents(cache, ae_path, DenoiserTraining(clips=1, clip_frames=3))
     assert calls == [(2, 3), (1, 3)]  # a different clip set re-encodes
+
+
+def test_float16_storage_halves_the_file_and_loads_as_float32(tmp_path):
+    from fpeval.models.checkpoints import read_checkpoint, write_checkpoint
+
+    model = small_model(5)
+    state = model.state_dict()
+    full = write_checkpoint(tmp_path / "full.safetensors", state, model.config.model_dump())
+    half = write_checkpoint(
+        tmp_path / "half.safetensors", state, model.config.model_dump(), {"note": 1}, torch.float16
+    )
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    config, back = read_checkpoint(half)
+    assert json.loads(half.with_suffix(".json").read_text())["storage_dtype"] == "float16"
+    for name, tensor in state.items():
+        assert back[name].dtype == tensor.dtype == torch.float32
+        assert torch.equal(back[name], tensor.half().float()), name
+    loaded = FramePackMini.load(half)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
