@@ -61,7 +61,9 @@ def _combine(verdicts: list[str]) -> str:
     return NOT_REPRODUCED
 
 
-def table1_findings(per_video: pd.DataFrame, grid: dict, drift_metrics, dynamic_metric: str) -> list[dict]:
+def table1_findings(
+    per_video: pd.DataFrame, grid: dict, drift_metrics, dynamic_metric: str | None
+) -> list[dict]:
     """F1 (inverted lowest drift), F2 (vanilla most dynamic), F3 (+D lowers drift), F6 (schedules within a
     mode differ little) on a Table-1 run. A finding whose rows the run lacks is left out (F1 needs an
     inverted row, F2 vanilla and anti-drifting rows, F3 +D rows, F6 two or more vanilla schedules)."""
@@ -85,7 +87,7 @@ def table1_findings(per_video: pd.DataFrame, grid: dict, drift_metrics, dynamic_
                 "positive",
             )
         )
-    if vanilla and anti:
+    if vanilla and anti and dynamic_metric:
         out.append(
             _record(
                 "F2",
@@ -200,3 +202,30 @@ def summary(findings: list[dict]) -> pd.DataFrame:
     return (
         df.groupby(["finding", "claim"], sort=False)["verdict"].agg(lambda v: _combine(list(v))).reset_index()
     )
+
+
+def run_findings(per_video: pd.DataFrame, grid: dict) -> pd.DataFrame:
+    """Every finding a run's rows allow (F1-F3 and F6 from Table-1 rows; F4/F5 from DiffusionForcing rows
+    of the ``mini-df`` model at σ_test 0 and 0.5 and a history-guidance row), one line per measure."""
+    drift_metrics = list(grid["table"]["drift"]) or sorted(
+        per_video.dropna(subset=["drift_pct"])["metric"].unique()
+    )
+    present = set(per_video["metric"])
+    dynamic = next((m for m in ("dynamic_flow", "dynamic_degree", "dynamic_raft") if m in present), None)
+    found = table1_findings(per_video, grid, drift_metrics, dynamic)
+
+    def row_with(variant, **params):
+        for r in grid["rows"]:
+            if r["variant"] == variant and all(r.get(k) == v for k, v in params.items()):
+                return r["name"]
+        return None
+
+    df_rows = {
+        "df0": row_with("df", sigma_test=0.0, model="mini-df"),
+        "df05": row_with("df", sigma_test=0.5, model="mini-df"),
+        "guidance": row_with("history_guidance"),
+    }
+    if all(df_rows.values()):
+        found += table2_findings(per_video, drift_metrics, "consistency_first_ssim", df_rows)
+    columns = ["finding", "claim", "measure", "estimate", "lower", "upper", "verdict"]
+    return pd.DataFrame(found, columns=columns)

@@ -39,6 +39,7 @@ def build_table(run_dir: str | Path, votes: str | Path | None = None) -> pd.Data
     grid = json.loads(grid_path.read_text())
     summary = pd.read_csv(summary_path)
     rows = [r["name"] for r in grid["rows"]]
+
     def having(statistic: str) -> list[str]:  # per-video metrics (e.g. dynamic_degree) have no drift
         return sorted(summary.loc[summary["statistic"] == statistic, "metric"].unique())
 

@@ -174,3 +174,21 @@ def test_bad_configs_stop_before_any_work(tmp_path):
     with pytest.raises(ValueError, match=r"(?s)cannot run:.*nowhere\.png"):
         run(Grid.model_validate(bad), out, base=tmp_path, progress=False, log=lambda _: None)
     assert not out.exists()
+
+
+def test_findings_are_checked_against_an_independent_paired_difference(finished):
+    _, out = finished
+    findings = pd.read_csv(out / "findings.csv")
+    assert set(findings["finding"]) == {"F1", "F2"}  # no +D, one vanilla schedule, no DF rows
+    assert set(findings["verdict"]) <= {"reproduced", "direction only", "not reproduced"}
+    assert (findings["lower"] <= findings["estimate"]).all() and (
+        findings["estimate"] <= findings["upper"]
+    ).all()
+    per_video = pd.read_parquet(out / "per_video.parquet")
+    dyn = per_video[per_video["metric"] == "dynamic_degree"].pivot(
+        index="image", columns="row", values="mean"
+    )
+    expected = (dyn["vanilla"] - (dyn["inverted"] + dyn["endpoint"]) / 2).mean()
+    assert findings.loc[findings["finding"] == "F2", "estimate"].item() == pytest.approx(expected)
+    f1 = findings[findings["finding"] == "F1"]
+    assert list(f1["measure"].str.split(" %").str[0]) == ["Δ clarity_laplacian", "Δ colourfulness"]
