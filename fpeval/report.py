@@ -3,7 +3,6 @@ bootstrap intervals, the metric judge's votes and ratings, drift curves and the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -116,8 +115,7 @@ def write_report(grid: Grid, items: list[Item], out: Path, log: Callable[[str], 
         _csv(ratings, out / "ratings.csv")
     from fpeval.findings import run_findings
 
-    grid_dict = json.loads((out / "grid.json").read_text())
-    _csv(run_findings(per_video, grid_dict), out / "findings.csv")
+    _csv(run_findings(per_video, grid.model_dump(mode="json")), out / "findings.csv")
     table = build_table(out)
     write_text(out / "table.md", format_table(table, "md"))
     log(f"wrote {out}/table.md, summary.csv, per_video.parquet, per_frame.parquet and figures/")
