@@ -1,0 +1,263 @@
+"""Per-section time and peak memory vs section index: packed FramePack context vs full (unpacked) history.
+
+FramePack's claim is that the packed context has a fixed token budget, so every section costs the
+same however long the video already is. On the shipped FramePack-mini this script times one
+section (the full sampler: ``--steps`` model calls) at section indices up to 60 for
+
+- ``td``  the default vanilla schedule ``f1k1_td_f16k4f2k2f1k1_g9`` (tail deleted),
+- ``tc``  the same schedule with the tail compressed to one frame,
+- ``ta``  the same schedule with every tail frame appended as one token (grows slowly, by design),
+- ``full`` a baseline without packing: the start frame plus every earlier frame at k1,
+
+interleaving indices and modes over ``--repeats`` rounds and reporting medians. Peak memory of a
+section is the extra memory allocated at its peak (CPU: torch.profiler's memory timeline; CUDA:
+``max_memory_allocated``). A real 60-section generation through ``fpeval.engine`` gives the
+engine's own per-section times. Targets: packed section 60 / section 2 <= 1.05.
+
+    python benchmarks/bounded_cost.py [--device cpu|cuda] [--sections 60] [--steps 4] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from report import ROOT, machine, write_section  # noqa: E402
+
+from fpeval.engine import SectionContext, generate_latents, materialise  # noqa: E402
+from fpeval.models import load  # noqa: E402
+from fpeval.models.mini import MiniCondition  # noqa: E402
+from fpeval.packing import ContextGroup  # noqa: E402
+from fpeval.sampler import flow_sigmas, sample  # noqa: E402
+from fpeval.variants import make_plan, variant  # noqa: E402
+
+SCHEDULE = "f1k1_{tail}_f16k4f2k2f1k1_g9"
+MODES = ("td", "tc", "ta", "full")
+FIGURE = ROOT / "benchmarks" / "figures"
+
+
+def section_context(mode: str, section: int, sections: int, timeline: torch.Tensor) -> SectionContext:
+    """The context of 1-based ``section`` in a ``sections``-long vanilla video, packed or full."""
+    tail = "td" if mode == "full" else mode
+    plan = make_plan(variant("vanilla", schedule=SCHEDULE.format(tail=tail)), sections)
+    step = plan.steps[section - 1]
+    if mode != "full":
+        return materialise(step, timeline)
+    past = list(range(1, step.section[0]))
+    groups = [ContextGroup(timeline[:, :, :1], torch.tensor([0]), 1, "start_frame")]
+    if past:
+        groups.append(ContextGroup(timeline[:, :, past], torch.tensor(past), 1, "past_history"))
+    return SectionContext(torch.tensor(step.section), groups)
+
+
+class Bench:
+    """The shipped model, a random latent timeline and the sampler for one section."""
+
+    def __init__(self, device: str, sections: int, steps: int):
+        torch.manual_seed(0)
+        self.device, self.sections, self.steps = device, sections, steps
+        self.den = load("mini", device=device).denoiser
+        plan = make_plan(variant("vanilla"), sections)
+        self.section_frames = plan.section_frames
+        self.timeline = torch.randn(1, 8, plan.total_frames, 8, 8, device=device)
+        self.cond = MiniCondition(self.timeline[:, :, :1])
+        self.sigmas = flow_sigmas(steps, 3.0)
+
+    def tokens(self, ctx: SectionContext) -> int:
+        x = torch.zeros(1, 8, self.section_frames, 8, 8, device=self.device)
+        packed = self.den.embed(x, ctx.section_indices, ctx.groups, ctx.tail)
+        return int(packed.tokens.shape[1]) + 16  # + the start-image tokens
+
+    @torch.no_grad()
+    def run_section(self, ctx: SectionContext) -> None:
+        g = torch.Generator(self.device).manual_seed(0)
+        x = torch.randn(1, 8, self.section_frames, 8, 8, generator=g, device=self.device)
+        sample(lambda xt, s: self.den(xt, s, ctx, self.cond), x, self.sigmas, "unipc")
+
+    def timed(self, mode: str, section: int) -> float:
+        sync = torch.cuda.synchronize if self.device.startswith("cuda") else lambda: None
+        sync()
+        t0 = time.perf_counter()  # building the context is part of a section's cost
+        ctx = section_context(mode, section, self.sections, self.timeline)
+        self.run_section(ctx)
+        sync()
+        return time.perf_counter() - t0
+
+
+def peak_memory(bench: Bench, mode: str, section: int) -> float:
+    """Extra memory (MiB) allocated at the peak of one section, above what was allocated before it.
+
+    CPU: the allocation timeline of ``torch.profiler`` (profile_memory); CUDA: ``max_memory_allocated``.
+    """
+    ctx = section_context(mode, section, bench.sections, bench.timeline)
+    if bench.device.startswith("cuda"):
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        bench.run_section(ctx)
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(
+        activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True
+    ) as prof:
+        bench.run_section(ctx)
+    with tempfile.TemporaryDirectory() as tmp:
+        prof.export_memory_timeline(f"{tmp}/timeline.json", device="cpu")
+        _, sizes = json.loads(Path(f"{tmp}/timeline.json").read_text())
+    totals = [sum(s) for s in sizes]
+    return (max(totals) - totals[0]) / 2**20
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--sections", type=int, default=60)
+    ap.add_argument("--steps", type=int, default=4, help="sampler steps per section (model calls)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--indices", default="1,2,5,10,20,30,40,50,60")
+    ap.add_argument("--engine-steps", type=int, default=10, help="steps of the end-to-end engine run")
+    ap.add_argument("--no-write", action="store_true", help="print only; do not update BENCHMARKS.md")
+    args = ap.parse_args()
+
+    indices = [int(i) for i in args.indices.split(",") if int(i) <= args.sections]
+    bench = Bench(args.device, args.sections, args.steps)
+    for mode in MODES:  # warm-up
+        bench.timed(mode, 2)
+    times: dict[tuple[str, int], list[float]] = {(m, i): [] for m in MODES for i in indices}
+    for r in range(args.repeats):
+        for i in indices if r % 2 == 0 else reversed(indices):
+            for mode in MODES:
+                times[mode, i].append(bench.timed(mode, i))
+        print(f"round {r + 1}/{args.repeats} done", flush=True)
+    rows = []
+    for (mode, i), ts in times.items():
+        ctx = section_context(mode, i, args.sections, bench.timeline)
+        rows.append(
+            dict(
+                mode=mode,
+                section=i,
+                tokens=bench.tokens(ctx),
+                seconds=statistics.median(ts),
+                peak_mib=peak_memory(bench, mode, i),
+            )
+        )
+    df = pd.DataFrame(rows)
+
+    # end to end: the engine's own per-section times for a real packed generation
+    g = torch.Generator(args.device).manual_seed(0)
+    res = generate_latents(
+        bench.den,
+        "vanilla",
+        bench.timeline[:, :, :1],
+        bench.cond,
+        sections=args.sections,
+        generators=[g],
+        steps=args.engine_steps,
+        shift=3.0,
+    )
+    eng = pd.Series(res.step_seconds, index=range(1, args.sections + 1))
+    early, late = eng.iloc[1:11].median(), eng.iloc[-10:].median()
+
+    wide = df.pivot(index="section", columns="mode", values="seconds")[list(MODES)]
+    ratio = (wide.loc[indices[-1]] / wide.loc[2]) if 2 in wide.index else None
+    print(df.to_string(index=False))
+    print(
+        f"engine, vanilla td, {args.engine_steps} steps: sections 2-11 median {early:.3f} s, last 10 {late:.3f} s"
+    )
+    if ratio is not None:
+        print("section", indices[-1], "/ section 2:", ratio.round(3).to_dict())
+
+    FIGURE.mkdir(parents=True, exist_ok=True)
+    fig_path = FIGURE / f"bounded_cost_{args.device.split(':')[0]}.png"
+    _plot(df, eng, fig_path, args)
+    if args.no_write:
+        return
+    cmd = f"python benchmarks/bounded_cost.py --device {args.device}"
+    table = [
+        "| section | "
+        + " | ".join(f"{m} time" for m in MODES)
+        + " | "
+        + " | ".join(f"{m} tokens" for m in MODES)
+        + " | "
+        + " | ".join(f"{m} peak MiB" for m in MODES)
+        + " |",
+        "| --- " * (1 + 3 * len(MODES)) + "|",
+    ]
+    for i in indices:
+        sub = df[df.section == i].set_index("mode")
+        table.append(
+            f"| {i} | "
+            + " | ".join(f"{sub.seconds[m]:.3f} s" for m in MODES)
+            + " | "
+            + " | ".join(str(sub.tokens[m]) for m in MODES)
+            + " | "
+            + " | ".join(f"{sub.peak_mib[m]:.1f}" for m in MODES)
+            + " |"
+        )
+    ratio_line = (
+        f"Section {indices[-1]} / section 2 (target <= 1.05 for packed): "
+        + ", ".join(f"{m} **{ratio[m]:.3f}**" for m in MODES)
+        if ratio is not None
+        else ""
+    )
+    write_section(
+        f"Bounded per-section cost ({args.device.split(':')[0]})",
+        f"FramePack-mini (shipped `mini`, batch 1), one section of 9 latent frames = {args.steps} UniPC model calls, "
+        f"median of {args.repeats} interleaved rounds; peak memory: extra memory allocated at the peak of one section "
+        f"({'torch.profiler memory timeline' if args.device == 'cpu' else 'torch.cuda.max_memory_allocated'}). "
+        "`td`/`tc`/`ta`: the default vanilla schedule with its three tail options; `full`: no packing, "
+        "every earlier frame at k1.\n\n"
+        f"Command: `{cmd}`  \nMachine: {machine(args.device)}\n\n"
+        + "\n".join(table)
+        + f"\n\n{ratio_line}\n\n"
+        f"End to end (`fpeval.engine.generate_latents`, vanilla td, {args.sections} sections x {args.engine_steps} steps): "
+        f"median section time {early:.3f} s over sections 2-11 and {late:.3f} s over the last 10 "
+        f"(ratio **{late / early:.3f}**).\n\n"
+        f"![bounded cost](benchmarks/figures/{fig_path.name})",
+    )
+
+
+def _plot(df: pd.DataFrame, eng: pd.Series, path: Path, args) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for mode, sub in df.groupby("mode", sort=False):
+        axes[0].plot(sub.section, sub.seconds, "o-", label=mode)
+        axes[1].plot(sub.section, sub.tokens, "o-", label=mode)
+        axes[2].plot(sub.section, sub.peak_mib, "o-", label=mode)
+    axes[0].plot(
+        eng.index,
+        eng.values * args.steps / args.engine_steps,
+        lw=0.8,
+        color="grey",
+        label="engine td (scaled)",
+    )
+    axes[0].set(xlabel="section index", ylabel=f"seconds per section ({args.steps} steps)", yscale="log")
+    axes[1].set(xlabel="section index", ylabel="tokens per model call", yscale="log")
+    axes[2].set(xlabel="section index", ylabel="peak memory of a section (MiB)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"FramePack-mini per-section cost, {args.device}")
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    tmp.replace(path)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""FramePack-mini sampling under float32, bf16 autocast and torch.compile: time, agreement and FLOP use.
+
+One batch of videos (held-out start images) is generated through ``fpeval.engine.generate_latents``
+in each mode on the same device. Reported per mode: seconds per section, speed-up over float32,
+the largest latent difference to the float32 video, model FLOPs per section (counted with
+``torch.utils.flop_counter``), achieved FLOP/s and, on a GPU with a known peak, model FLOP
+utilisation (MFU = achieved / peak dense FLOP/s of the mode's precision).
+
+    python benchmarks/precision_compile.py [--device cpu|cuda] [--batch 8] [--sections 10] [--steps 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from report import machine, write_section  # noqa: E402
+
+from fpeval.engine import generate_latents  # noqa: E402
+from fpeval.models import load  # noqa: E402
+from fpeval.world.clips import heldout_start_images  # noqa: E402
+
+# dense peak TFLOP/s (no sparsity) by GPU name fragment: (tf32 tensor core, bf16 tensor core)
+PEAK_TFLOPS = {"H100": (494.7, 989.4), "H200": (494.7, 989.4), "A100": (156.0, 312.0)}
+MODES = ("float32", "bf16-autocast", "float32+compile", "bf16-autocast+compile")
+
+
+def peak_flops(device: str, mode: str) -> float | None:
+    if not device.startswith("cuda"):
+        return None
+    name = torch.cuda.get_device_name(0)
+    for key, (tf32, bf16) in PEAK_TFLOPS.items():
+        if key in name:
+            return (bf16 if "bf16" in mode else tf32) * 1e12
+    return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--sections", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--no-write", action="store_true", help="print only; do not update BENCHMARKS.md")
+    args = ap.parse_args()
+    modes = args.modes.split(",")
+    if unknown := [m for m in modes if m not in MODES]:
+        raise SystemExit(f"unknown modes {unknown}; accepted: {', '.join(MODES)}")
+    cuda = args.device.startswith("cuda")
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = True  # float32 mode runs on TF32 tensor cores
+        torch.backends.cudnn.allow_tf32 = True
+    backend = load("mini", device=args.device)
+    eager = backend.denoiser
+    compiled = torch.compile(eager, dynamic=True)
+    images = torch.stack([img for _, img in heldout_start_images(args.batch)])
+    start = backend.encode_images(images)
+    cond = backend.condition([""] * args.batch, images)
+    sync = torch.cuda.synchronize if cuda else lambda: None
+    dev_type = "cuda" if cuda else "cpu"
+
+    def run(mode: str):
+        den = compiled if "compile" in mode else eager
+        ctx = torch.autocast(dev_type, dtype=torch.bfloat16) if "bf16" in mode else contextlib.nullcontext()
+        with ctx:
+            return generate_latents(
+                den,
+                "vanilla",
+                start,
+                cond,
+                sections=args.sections,
+                seeds=list(range(args.batch)),
+                steps=args.steps,
+                shift=3.0,
+            ).latents.float()
+
+    # model FLOPs of one video batch (eager float32; the same arithmetic in every mode)
+    with FlopCounterMode(display=False) as counter:
+        reference = run("float32")
+    flops = counter.get_total_flops()
+    flops_per_section = flops / args.sections / args.batch
+
+    results = {}
+    for mode in modes:
+        t0 = time.perf_counter()
+        out = run(mode)  # warm-up (and compilation)
+        first = time.perf_counter() - t0
+        times = []
+        for _ in range(args.repeats):
+            sync()
+            t0 = time.perf_counter()
+            run(mode)
+            sync()
+            times.append(time.perf_counter() - t0)
+        sec = statistics.median(times)
+        err = float((out - reference).abs().max())
+        achieved = flops / sec
+        peak = peak_flops(args.device, mode)
+        results[mode] = dict(
+            sec=sec, first=first, err=err, achieved=achieved, mfu=achieved / peak if peak else None
+        )
+        mfu = f", MFU {results[mode]['mfu'] * 100:.2f} %" if peak else ""
+        print(
+            f"{mode:24s} {sec / args.sections * 1e3:8.1f} ms/section (batch {args.batch}), first run {first:.1f} s, "
+            f"max |latent - float32| {err:.3g}, {achieved / 1e9:.1f} GFLOP/s{mfu}",
+            flush=True,
+        )
+    if args.no_write:
+        return
+    base = results.get("float32", next(iter(results.values())))["sec"]
+    rows = [
+        "| mode | ms per section (batch) | speed-up vs float32 | first run (incl. compile) | max abs latent diff vs float32 | achieved GFLOP/s | MFU |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for mode, r in results.items():
+        mfu = f"{r['mfu'] * 100:.2f} %" if r["mfu"] is not None else "n/a (no known peak)"
+        rows.append(
+            f"| {mode} | {r['sec'] / args.sections * 1e3:.1f} | **{base / r['sec']:.2f}x** | {r['first']:.1f} s | "
+            f"{r['err']:.3g} | {r['achieved'] / 1e9:.1f} | {mfu} |"
+        )
+    dev = args.device.split(":")[0]
+    write_section(
+        f"Precision and compilation ({dev})",
+        f"`fpeval.engine.generate_latents` with the shipped `mini`, vanilla, batch {args.batch} held-out images, "
+        f"{args.sections} sections x {args.steps} UniPC steps, median of {args.repeats} runs after a warm-up. "
+        f"Model FLOPs counted by `torch.utils.flop_counter`: {flops_per_section / 1e9:.2f} GFLOP per section per "
+        "video. MFU uses the GPU's dense tensor-core peak for the mode's precision (TF32 for float32).\n\n"
+        f"Command: `python benchmarks/precision_compile.py --device {args.device}`  \n"
+        f"Machine: {machine(args.device)}\n\n" + "\n".join(rows),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""The benchmark scripts stay runnable, and the bounded-cost contexts are what they claim to be.
+
+No timings are asserted here: figures live in BENCHMARKS.md, written by the scripts themselves.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+from bounded_cost import SCHEDULE, Bench, section_context  # noqa: E402
+
+from fpeval.tokens import LatentSize, count_tokens  # noqa: E402
+
+IMAGE_TOKENS = 16  # the start-image tokens of FramePack-mini (8x8 latent, patch 2)
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return Bench("cpu", sections=60, steps=1)
+
+
+def tokens(bench, mode, section):
+    return bench.tokens(section_context(mode, section, bench.sections, bench.timeline))
+
+
+def test_packed_context_has_a_fixed_token_budget(bench):
+    padded = count_tokens(SCHEDULE.format(tail="td"), LatentSize(8, 8)).total + IMAGE_TOKENS
+    assert [tokens(bench, "td", i) for i in (1, 2, 30, 60)] == [padded] * 4
+    # tc compresses however many tail frames into one k4-pooled frame: one token once a tail exists
+    assert tokens(bench, "tc", 2) == padded
+    assert tokens(bench, "tc", 30) == tokens(bench, "tc", 60) == padded + 1
+
+
+def test_ta_tail_grows_one_token_per_frame(bench):
+    # history = start frame + 9 frames per finished section; the schedule holds 19, the rest is tail
+    for i in (6, 30, 60):
+        history = 1 + 9 * (i - 1)
+        want = count_tokens(SCHEDULE.format(tail="ta"), LatentSize(8, 8), history_frames=history).total
+        assert tokens(bench, "ta", i) == want + IMAGE_TOKENS
+    assert tokens(bench, "ta", 60) - tokens(bench, "ta", 59) == 9
+
+
+def test_full_baseline_holds_every_earlier_frame_at_k1(bench):
+    per_frame = 16  # 8x8 latent, patch 2
+    for i in (1, 2, 60):
+        frames = 1 + 9 * (i - 1) + 9  # start + earlier sections + the section itself
+        assert tokens(bench, "full", i) == frames * per_frame + IMAGE_TOKENS
+
+
+def _run(script, *args):
+    out = subprocess.run(
+        [sys.executable, str(BENCH / script), *args, "--no-write"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_bounded_cost_script_runs(tmp_path):
+    out = _run(
+        "bounded_cost.py",
+        *("--sections", "3", "--indices", "1,2,3", "--steps", "1", "--repeats", "1", "--engine-steps", "1"),
+    )
+    assert "section 3 / section 2" in out
+    lines = [ln.split() for ln in out.splitlines() if ln.strip().startswith("full ")]
+    assert [int(parts[2]) for parts in lines] == [176, 320, 464]  # tokens: one section (144) more each time
+    assert all(float(parts[4]) > 0 for parts in lines)  # a section allocates memory
+
+
+def test_batched_sampling_script_runs_and_batching_keeps_results():
+    out = _run(
+        "batched_sampling.py",
+        *("--batch", "2", "--sections", "1", "--steps", "2", "--repeats", "1", "--variants", "vanilla,inverted"),
+    )
+    lines = [ln for ln in out.splitlines() if "max |frame difference|" in ln]
+    assert len(lines) == 2
+    assert all(int(ln.rsplit(" ", 1)[1]) <= 1 for ln in lines)  # batched == per-video up to rounding
+
+
+def test_batched_sampling_rejects_unknown_variant():
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "batched_sampling.py"), "--variants", "vanila", "--no-write"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode != 0
+    assert "unknown variants ['vanila']" in out.stderr and "accepted: vanilla" in out.stderr
