@@ -81,7 +81,18 @@ def test_bounded_cost_script_runs(tmp_path):
 def test_batched_sampling_script_runs_and_batching_keeps_results():
     out = _run(
         "batched_sampling.py",
-        *("--batch", "2", "--sections", "1", "--steps", "2", "--repeats", "1", "--variants", "vanilla,inverted"),
+        *(
+            "--batch",
+            "2",
+            "--sections",
+            "1",
+            "--steps",
+            "2",
+            "--repeats",
+            "1",
+            "--variants",
+            "vanilla,inverted",
+        ),
     )
     lines = [ln for ln in out.splitlines() if "max |frame difference|" in ln]
     assert len(lines) == 2
