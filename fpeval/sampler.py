@@ -58,8 +58,8 @@ def flow_sigmas(steps: int, shift: float | None = None, *, seq_len: float | None
 
 
 def _expand(sigma: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """A per-sample sigma broadcast over the remaining dims of x."""
-    return sigma.reshape(-1, *([1] * (x.ndim - 1)))
+    """A per-sample sigma broadcast over the remaining dims of x (moved to x's device)."""
+    return sigma.to(x.device).reshape(-1, *([1] * (x.ndim - 1)))
 
 
 def sample_euler(
@@ -68,7 +68,7 @@ def sample_euler(
     """First-order Euler on the flow ODE; returns the sample at sigmas[-1] (float32)."""
     x = x.float()
     for i in range(len(sigmas) - 1):
-        sigma = sigmas[i].expand(x.shape[0])
+        sigma = sigmas[i].expand(x.shape[0]).to(x.device)
         v = model(x, sigma).float()
         x = x + (sigmas[i + 1] - sigmas[i]) * v
         if callback is not None:
@@ -97,7 +97,8 @@ def sample_unipc(
     order = max(1, min(order, len(sigmas) - 2))
 
     def x0_of(xt: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        return xt - _expand(sigma, xt) * model(xt, sigma).float()
+        # the schedule's coefficients stay on the CPU; the model sees sigma on x's device
+        return xt - _expand(sigma, xt) * model(xt, sigma.to(xt.device)).float()
 
     prev_x0: list[torch.Tensor] = []
     prev_sigma: list[torch.Tensor] = []
@@ -150,13 +151,13 @@ def _unipc_update(x0_of, x, prev_x0, prev_sigma, sigma, order, variant):
             if order == 2
             else torch.linalg.solve(R[:-1, :-1], b[:-1])
         )
-        x_pred = x_lin - float(b_h) * torch.tensordot(D, rhos_p.to(D.dtype), dims=([1], [0]))
+        x_pred = x_lin - float(b_h) * torch.tensordot(D, rhos_p.to(D.device, D.dtype), dims=([1], [0]))
     else:
         D = None
         x_pred = x_lin
     x0_t = x0_of(x_pred, sigma)
     rhos_c = torch.tensor([0.5], dtype=torch.float64) if order == 1 else torch.linalg.solve(R, b)
-    corr = torch.tensordot(D, rhos_c[:-1].to(D.dtype), dims=([1], [0])) if D is not None else 0.0
+    corr = torch.tensordot(D, rhos_c[:-1].to(D.device, D.dtype), dims=([1], [0])) if D is not None else 0.0
     x_new = x_lin - float(b_h) * (corr + float(rhos_c[-1]) * (x0_t - m0))
     return x_new, x0_t
 
