@@ -85,7 +85,9 @@ class Codebook:
             raise ValueError(f"expected (B, {self.channels}, T, H, W) latents, got {tuple(latents.shape)}")
         flat = latents.float().permute(0, 2, 3, 4, 1).reshape(-1, self.channels)
         cent = self.centroids.to(flat.device)
-        d = (flat.pow(2).sum(1, keepdim=True) - 2 * flat @ cent.T + cent.pow(2).sum(1)[None]).clamp_min(0)
+        # exact pairwise differences, not the |x|^2 - 2xc + |c|^2 expansion: a matmul's rounding depends
+        # on the batch shape on GPUs and flips near-tied centroids between batched and per-video runs
+        d = torch.cdist(flat, cent, compute_mode="donot_use_mm_for_euclid_dist")
         return d.argmin(1).reshape(latents.shape[0], *latents.shape[2:])
 
     def quantise(self, latents: torch.Tensor) -> torch.Tensor:
