@@ -266,6 +266,12 @@ def train_cmd(
         help="Encoded training clips (.safetensors): read when present, written after encoding otherwise.",
     ),
     threads: int | None = typer.Option(None, "--threads", help="torch CPU threads."),
+    device: str = typer.Option("cpu", "--device", help="Training device: cpu, cuda, cuda:1, ..."),
+    model_overrides: list[str] = typer.Option(
+        [],
+        "--model",
+        help="MiniConfig override KEY=VALUE (denoiser recipes), e.g. --model dim=192; repeatable.",
+    ),
 ) -> None:
     """Train FramePack-mini: the frame autoencoder or a denoiser recipe, on the procedural world."""
     import torch
@@ -292,12 +298,35 @@ def train_cmd(
         typer.echo(f"wrote {out}: held-out PSNR {card['eval']['heldout_psnr_db']} dB")
         return
     more = dict(batch=batch, clips=clips, init=str(init) if init else None, sigma_train=sigma_train)
+    if model_overrides:
+        more["model"] = _model_overrides(model_overrides)
     overrides.update({k: v for k, v in more.items() if v is not None})
     ae = autoencoder or WEIGHTS / "mini-ae.safetensors"
     cfg = DenoiserTraining(recipe=recipe, **overrides)
     latents = cached_world_latents(latents_cache, ae, cfg) if latents_cache else None
-    _, card = train_denoiser(cfg, ae, out, latents=latents)
+    _, card = train_denoiser(cfg, ae, out, latents=latents, device=device)
     typer.echo(f"wrote {out}: final loss {card['loss_curve'][-1]['loss']}")
+
+
+def _model_overrides(items: list[str]) -> dict:
+    """``["dim=192", "depth=6"]`` -> MiniConfig overrides, checked against its fields."""
+    import json
+
+    from fpeval.models.mini import FramePackMini, MiniConfig
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in MiniConfig.model_fields:
+            raise ValueError(
+                f"bad --model override {item!r}; expected KEY=VALUE with KEY one of {', '.join(MiniConfig.model_fields)}"
+            )
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    FramePackMini(MiniConfig(**out))  # validate now, before any encoding or training
+    return out
 
 
 def _load_backend(

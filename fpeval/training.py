@@ -96,11 +96,12 @@ def encode_world(
 ):
     """(clips, C, frames, h, w) latents of world clips, encoded with the frame autoencoder."""
     out = []
+    dev = next(ae.parameters()).device
     with torch.no_grad():
         for i in range(0, clips, batch):
             seeds = range(first_seed + i, first_seed + min(i + batch, clips))
             video = torch.stack([clip(s, split, frames) for s in seeds])  # (b, T, 3, H, W)
-            out.append(ae.encode(video).permute(0, 2, 1, 3, 4).contiguous())  # (b, C, T, h, w)
+            out.append(ae.encode(video.to(dev)).permute(0, 2, 1, 3, 4).contiguous())  # (b, C, T, h, w)
             if i % (batch * 32) == 0:
                 log(f"encoded {i + len(seeds)}/{clips} clips")
     return torch.cat(out)
@@ -157,8 +158,12 @@ def train_denoiser(
     out: str | Path,
     latents: torch.Tensor | None = None,
     log=print,
+    device: str = "cpu",
 ):
-    """Flow-matching training of FramePack-mini on world clips; returns (model, card)."""
+    """Flow-matching training of FramePack-mini on world clips; returns (model, card).
+
+    Random layouts, clip indices and noise come from one CPU generator, so a seed gives the same
+    training data on any device; the model and the encoded clips live on ``device``."""
     from fpeval.history import Codebook
     from fpeval.models.autoencoder import FrameAutoencoder
     from fpeval.models.mini import FramePackMini, MiniConfig
@@ -169,18 +174,23 @@ def train_denoiser(
     rng = torch.Generator().manual_seed(cfg.seed)
     t0 = time.time()
     if latents is None:
-        latents = encode_world(FrameAutoencoder.load(ae_path), cfg.clips, cfg.clip_frames, log=log)
+        latents = encode_world(FrameAutoencoder.load(ae_path).to(device), cfg.clips, cfg.clip_frames, log=log)
+    latents = latents.to(device)
     codebook = None
     if cfg.recipe == "discrete":
         codebook = Codebook.fit([latents[: min(len(latents), 256)]], k=cfg.codebook_k, seed=cfg.seed)
-    model = (FramePackMini.load(cfg.init) if cfg.init else FramePackMini(MiniConfig(**cfg.model))).train()
+    model = (
+        (FramePackMini.load(cfg.init) if cfg.init else FramePackMini(MiniConfig(**cfg.model)))
+        .to(device)
+        .train()
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     curve = []
     for step in range(cfg.steps):
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, cfg.steps, cfg.lr)
         _, plan_step = sample_layout(rng, cfg, latents.shape[2])
-        idx = torch.randint(len(latents), (cfg.batch,), generator=rng)
+        idx = torch.randint(len(latents), (cfg.batch,), generator=rng).to(device)
         sigma = torch.sigmoid(torch.randn(cfg.batch, generator=rng))  # logit-normal noise levels
         df_level = 0.0
         if cfg.recipe == "df":
@@ -191,7 +201,7 @@ def train_denoiser(
         )
         _update(opt, model, loss)
         _record(curve, step, cfg.steps, "loss", loss, t0, lambda m: log(f"{cfg.recipe} {m}"))
-    model.eval()
+    model.eval().cpu()
     card = {
         "kind": "fpeval-framepack-mini",
         "recipe": cfg.recipe,
@@ -200,6 +210,7 @@ def train_denoiser(
         "data": f"fpeval.world train split: {cfg.clips} clips x {cfg.clip_frames} frames, 64x64 at 8 fps",
         "loss_curve": curve,
         "train_seconds": round(time.time() - t0, 1),
+        "train_device": torch.cuda.get_device_name(0) if str(device).startswith("cuda") else "cpu",
     }
     if cfg.init:  # keep the history of the run this one continues
         from fpeval.models.checkpoints import read_card
@@ -235,7 +246,8 @@ def flow_loss(model, video, plan_step, sigma, rng, codebook=None, history_level:
         ]
         ctx.tail_sigma = history_level
     x0 = video[:, :, list(plan_step.section)]
-    eps = torch.randn(x0.shape, generator=rng)
+    eps = torch.randn(x0.shape, generator=rng).to(x0.device)
+    sigma = sigma.to(x0.device)
     s = sigma.view(-1, 1, 1, 1, 1)
     v = model((1 - s) * x0 + s * eps, sigma, ctx, MiniCondition(video[:, :, :1]))
     return (v - (eps - x0)).pow(2).mean()

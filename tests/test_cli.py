@@ -60,6 +60,11 @@ def test_explain():
         (["schedule", "tokens", "td_f16k4", "--json"], "missing the generated section"),
         (["schedule", "tokens", "td_f1k1_g9", "--height", "-8"], "positive integer"),
         (["schedule", "tokens", "td_f1k1_g9", "--width", "830"], "not a multiple of 8"),
+        (
+            ["train", "base", "--out", "never.safetensors", "--model", "width=3"],
+            "bad --model override 'width=3'",
+        ),
+        (["train", "base", "--out", "never.safetensors", "--model", "dim=64"], "head_dim"),
     ],
 )
 def test_bad_input_exits_2_with_message(args, message):
