@@ -14,6 +14,7 @@ MINI_MODELS = {
     "mini-df": "mini-df",
     "mini-df-0.1": "mini-df-0.1",
     "mini-discrete": "mini-discrete",
+    "mini-long": "mini-long",  # base recipe, 9,000 steps at batch 32 on a GPU: 3.6x the samples of `mini`
 }
 
 
