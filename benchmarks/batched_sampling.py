@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import machine, write_section  # noqa: E402
+from report import command, machine, write_section  # noqa: E402
 
 from fpeval.generate import generate  # noqa: E402
 from fpeval.models import load  # noqa: E402
@@ -105,7 +105,7 @@ def main() -> None:
     if args.no_write:
         return
     dev = args.device.split(":")[0]
-    cmd = f"python benchmarks/batched_sampling.py --device {args.device} --batch {args.batch}"
+    cmd = command()
     table = [
         "| variant | checkpoint | batched (videos/s) | per-video loop (videos/s) | speed-up | max abs frame difference (0-255) |",
         "| --- | --- | --- | --- | --- | --- |",

@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import ROOT, machine, write_section  # noqa: E402
+from report import ROOT, command, machine, write_section  # noqa: E402
 
 from fpeval.engine import SectionContext, generate_latents, materialise  # noqa: E402
 from fpeval.models import load  # noqa: E402
@@ -184,7 +184,7 @@ def main() -> None:
     _plot(df, eng, fig_path, args)
     if args.no_write:
         return
-    cmd = f"python benchmarks/bounded_cost.py --device {args.device}"
+    cmd = command()
     table = [
         "| section | "
         + " | ".join(f"{m} time" for m in MODES)

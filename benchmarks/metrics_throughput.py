@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import machine, write_section  # noqa: E402
+from report import command, machine, write_section  # noqa: E402
 
 import metrics  # noqa: E402
 
@@ -134,7 +134,7 @@ def main() -> None:
         ln = learned(args, Path(tmp))
     if args.no_write:
         return
-    cmd = f"python benchmarks/metrics_throughput.py --device {args.device}"
+    cmd = command()
     write_section(
         f"Metric throughput ({args.device})",
         f"Weight-free suite (every default metric, one `metrics.compute` call) on a panned photo, "

@@ -23,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import machine, write_section  # noqa: E402
+from report import command, machine, write_section  # noqa: E402
 
 from fpeval.engine import generate_latents  # noqa: E402
 from fpeval.models import load  # noqa: E402
@@ -136,7 +136,7 @@ def main() -> None:
         f"{args.sections} sections x {args.steps} UniPC steps, median of {args.repeats} runs after a warm-up. "
         f"Model FLOPs counted by `torch.utils.flop_counter`: {flops_per_section / 1e9:.2f} GFLOP per section per "
         "video. MFU uses the GPU's dense tensor-core peak for the mode's precision (TF32 for float32).\n\n"
-        f"Command: `python benchmarks/precision_compile.py --device {args.device}`  \n"
+        f"Command: `{command()}`  \n"
         f"Machine: {machine(args.device)}\n\n" + "\n".join(rows),
     )
 

@@ -24,7 +24,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from report import machine, write_section  # noqa: E402
+from report import command, machine, write_section  # noqa: E402
 
 from metrics.ratings import bootstrap, bradley_terry  # noqa: E402
 
@@ -96,7 +96,7 @@ def main() -> None:
         f"vs baseline sd {base_sd:.2f} rating points"
     )
     if not args.no_write:
-        cmd = "python benchmarks/ratings.py"
+        cmd = command()
         write_section(
             "Bradley–Terry bootstrap",
             f"BT MLE + {args.rounds} bootstrap rounds over {args.votes} synthetic votes, {args.variants} variants "

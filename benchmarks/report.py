@@ -16,6 +16,19 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 
 
+def command() -> str:
+    """The command line this benchmark was started with, as written next to its figures."""
+    import shlex
+    import sys
+
+    script = Path(sys.argv[0]).resolve()
+    try:
+        script = script.relative_to(ROOT)
+    except ValueError:
+        pass
+    return shlex.join(["python", str(script), *(a for a in sys.argv[1:] if a != "--no-write")])
+
+
 def machine(device: str = "cpu") -> str:
     if device.startswith("cuda") and torch.cuda.is_available():
         dev = torch.cuda.get_device_name(0)

@@ -3,7 +3,10 @@
 Both run first-order Euler with a static shift, output_type="latent", the same seed and section
 count; the ratio (ours / diffusers) is measured in one run. Target: <= 1.05.
 
-    python benchmarks/sampler_overhead.py [--config tiny|small] [--device cpu|cuda] [--repeats 5]
+    python benchmarks/sampler_overhead.py [--config tiny|small|large] [--device cpu|cuda] [--repeats 5]
+
+``large`` is the real model's width (3072 hidden, 16 latent channels) with 2 + 4 layers, random weights, in
+bf16 on a GPU: the per-step work a GPU really does, to show whether our packing/bookkeeping costs anything there.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hunyuan_tiny import tiny_inputs, tiny_pipeline  # noqa: E402
-from report import machine, write_section  # noqa: E402
+from hunyuan_tiny import large_transformer, tiny_inputs, tiny_pipeline  # noqa: E402
+from report import command, machine, write_section  # noqa: E402
 
 from fpeval.engine import generate_latents  # noqa: E402
 from fpeval.models.hunyuan import HunyuanCondition, HunyuanFramepackDenoiser  # noqa: E402
@@ -30,6 +33,8 @@ CONFIGS = {
     "tiny": dict(height=32, width=32),
     # 128 px -> 16x16 latents, 64 tokens per frame: real attention work per step
     "small": dict(height=128, width=128),
+    # 256 px -> 32x32 latents, 256 tokens per frame, 3072-wide blocks (~1.3B parameters)
+    "large": dict(height=256, width=256, transformer=large_transformer),
 }
 
 
@@ -43,7 +48,10 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true", help="print only; do not update BENCHMARKS.md")
     args = ap.parse_args()
     h, w = CONFIGS[args.config]["height"], CONFIGS[args.config]["width"]
-    pipe = tiny_pipeline().to(args.device)
+    make_transformer = CONFIGS[args.config].get("transformer")
+    pipe = tiny_pipeline(transformer=make_transformer() if make_transformer else None).to(args.device)
+    if args.device.startswith("cuda"):
+        pipe.transformer.to(torch.bfloat16)
     pipe.set_progress_bar_config(disable=True)
     inp = tiny_inputs(h, w)
     img = pipe.video_processor.preprocess(inp["image"], h, w).to(args.device)
@@ -113,11 +121,11 @@ def main() -> None:
         f"diffusers {m_ref * 1e3:.2f} ms/step, fpeval {m_ours * 1e3:.2f} ms/step, ratio {ratio:.3f} (target <= 1.05)"
     )
     if not args.no_write:
-        cmd = f"python benchmarks/sampler_overhead.py --config {args.config} --device {args.device}"
+        cmd = command()
         write_section(
             f"Sampler overhead vs diffusers ({args.config}, {args.device})",
             f"Median per-step time over {args.repeats} interleaved runs, inverted sampling, Euler, static shift 7, "
-            f"latents only.\n\nCommand: `{cmd}`  \nMachine: {machine(args.device)}\n\n"
+            f"latents only; transformer {next(pipe.transformer.parameters()).dtype}.\n\nCommand: `{cmd}`  \nMachine: {machine(args.device)}\n\n"
             "| config | device | sections x steps | diffusers pipeline | fpeval sampler | ratio |\n"
             "| --- | --- | --- | --- | --- | --- |\n" + line,
         )

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 
-from report import machine, write_section  # noqa: E402
+from report import command, machine, write_section  # noqa: E402
 
 from fpeval.votes.store import VoteStore  # noqa: E402
 from fpeval.votes.study import DATABASE, MANIFEST  # noqa: E402
@@ -168,7 +168,7 @@ def main() -> None:
             f"{args.clients} clients x {args.votes} votes into one SQLite store (WAL, synchronous=FULL: one fsync per "
             "vote); every 10th vote is sent twice, and each vote must be stored exactly once. 1-minute load average "
             f"when the run started: {load:.2f} (other jobs may share the machine).\n\n"
-            f"Command: `python benchmarks/vote_store.py`  \nMachine: {machine()}\n\n"
+            f"Command: `{command()}`  \nMachine: {machine()}\n\n"
             "| path | votes sent | wall time | votes/s | votes stored |\n| --- | --- | --- | --- | --- |\n"
             + table,
         )

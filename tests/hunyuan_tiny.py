@@ -34,13 +34,42 @@ def tiny_transformer(image_proj_dim: int = 32) -> HunyuanVideoFramepackTransform
     ).eval()
 
 
-def tiny_pipeline(shift: float = 7.0) -> HunyuanVideoFramepackPipeline:
-    transformer = tiny_transformer()
+def large_transformer(
+    num_layers: int = 2, num_single_layers: int = 4
+) -> HunyuanVideoFramepackTransformer3DModel:
+    """The real model's width (24 heads x 128, 16 latent channels, RoPE axes 16/56/56) with few layers, random
+    weights: per-step work of the size a GPU sees, without the 13B download."""
+    torch.manual_seed(0)
+    return HunyuanVideoFramepackTransformer3DModel(
+        in_channels=16,
+        out_channels=16,
+        num_attention_heads=24,
+        attention_head_dim=128,
+        num_layers=num_layers,
+        num_single_layers=num_single_layers,
+        num_refiner_layers=1,
+        patch_size=2,
+        patch_size_t=1,
+        guidance_embeds=True,
+        text_embed_dim=16,
+        pooled_projection_dim=8,
+        rope_axes_dim=(16, 56, 56),
+        has_image_proj=True,
+        image_proj_dim=32,
+        has_clean_x_embedder=True,
+    ).eval()
+
+
+def tiny_pipeline(
+    shift: float = 7.0, transformer: HunyuanVideoFramepackTransformer3DModel | None = None
+) -> HunyuanVideoFramepackPipeline:
+    """Tiny VAE + SigLIP around ``transformer`` (default: the tiny one); the VAE's latent channels follow it."""
+    transformer = transformer if transformer is not None else tiny_transformer()
     torch.manual_seed(0)
     vae = AutoencoderKLHunyuanVideo(
         in_channels=3,
         out_channels=3,
-        latent_channels=4,
+        latent_channels=transformer.config.in_channels,
         down_block_types=("HunyuanVideoDownBlock3D",) * 4,
         up_block_types=("HunyuanVideoUpBlock3D",) * 4,
         block_out_channels=(8, 8, 8, 8),
@@ -89,4 +118,4 @@ def tiny_inputs(height=32, width=32, seed=0, batch=1):
     )
 
 
-__all__ = ["np", "tiny_inputs", "tiny_pipeline", "tiny_transformer"]
+__all__ = ["large_transformer", "np", "tiny_inputs", "tiny_pipeline", "tiny_transformer"]
