@@ -72,6 +72,28 @@ class RotaryTable:
         shape = (self.head_dim, len(frame_indices), height, width)
         return torch.cat(cos, dim=1).T.reshape(shape), torch.cat(sin, dim=1).T.reshape(shape)
 
+    def frame_mean(self, frame_indices: torch.Tensor, height: int, width: int):
+        """``grid(...)`` averaged over the frames, (D, 1, height, width), in O(T + height * width).
+
+        The table is per-axis, so only the time rows depend on the frame: a compressed tail of any
+        length then costs the same to embed (the full grid would grow with the history)."""
+        cos, sin = self.grid(frame_indices[:1], height, width)
+        t_cos, t_sin = self._axis(self.axes_dim[0], frame_indices.to(torch.float32))
+        dt = self.axes_dim[0]
+        cos[:dt], sin[:dt] = t_cos.mean(0)[:, None, None, None], t_sin.mean(0)[:, None, None, None]
+        return cos, sin
+
+    def spatial_mean(self, frame_indices: torch.Tensor, height: int, width: int):
+        """``grid(...)`` averaged over the height x width positions, (D, T, 1, 1), in O(T + height * width)."""
+        cos1, sin1 = self.grid(frame_indices[:1], height, width)
+        t_cos, t_sin = self._axis(self.axes_dim[0], frame_indices.to(torch.float32))
+        dt, n = self.axes_dim[0], len(frame_indices)
+        out = []
+        for table, rows in ((cos1, t_cos), (sin1, t_sin)):
+            mean_yx = table[dt:].mean(dim=(2, 3), keepdim=True).expand(-1, n, 1, 1)
+            out.append(torch.cat([rows.T[:, :, None, None], mean_yx]))
+        return out[0], out[1]
+
 
 def pool_rotary(table: torch.Tensor, kernel: int) -> torch.Tensor:
     """Replicate-pad a (D, T, h, w) table to multiples of ``kernel`` and average-pool it by (k, k, k)."""
@@ -283,17 +305,16 @@ class PackedPatchEmbed(nn.Module):
         what = f"tail ({tail.option})"
         self._check_latents(tail.latents, what, section)
         idx = self._indices(tail.indices, tail.latents.shape[2], what, section.device)
-        cos, sin = self.rope.grid(idx, gh, gw)
         p = self.patch_size
         if tail.option == "ta":
             pooled = F.adaptive_avg_pool3d(tail.latents, (tail.latents.shape[2], p, p))
             tokens = self._embed(pooled, 1)
-            cos, sin = cos.mean(dim=(2, 3), keepdim=True), sin.mean(dim=(2, 3), keepdim=True)
+            cos, sin = self.rope.spatial_mean(idx, gh, gw)
             return ("tail", 0, tokens, _flat(cos), _flat(sin))
         if tail.option == "tc":
             kernel = tail.kernel or max(self.kernels)
             tokens = self._embed(tail.latents.mean(dim=2, keepdim=True), kernel)
-            cos, sin = cos.mean(dim=1, keepdim=True), sin.mean(dim=1, keepdim=True)
+            cos, sin = self.rope.frame_mean(idx, gh, gw)
             return ("tail", kernel, tokens, _flat(pool_rotary(cos, kernel)), _flat(pool_rotary(sin, kernel)))
         raise ValueError(
             f"tail option {tail.option!r} takes no tokens here; accepted: 'ta', 'tc' (omit the tail for 'td')"

@@ -239,3 +239,18 @@ def test_pooled_kernels_equal_the_init_rule_conv(k):
     assert sum(p.numel() for p in pooled.parameters()) < sum(p.numel() for p in full.parameters()) / 2
     with pytest.raises(ValueError, match="pooled_above=k3"):
         PackedPatchEmbed(3, 12, kernels=(1, 2, 4), rope_axes_dim=(4, 4, 4), pooled_above=3)
+
+
+@pytest.mark.parametrize("frames", [1, 3, 513])
+def test_tail_rotary_means_match_the_full_grid(frames):
+    rope = RotaryTable((8, 12, 12), 256.0)
+    idx = torch.arange(frames) + 7
+    cos, sin = rope.grid(idx, 4, 6)
+    fc, fs = rope.frame_mean(idx, 4, 6)
+    assert fc.shape == (32, 1, 4, 6)
+    assert torch.allclose(fc, cos.mean(dim=1, keepdim=True), atol=1e-6)
+    assert torch.allclose(fs, sin.mean(dim=1, keepdim=True), atol=1e-6)
+    sc, ss = rope.spatial_mean(idx, 4, 6)
+    assert sc.shape == (32, frames, 1, 1)
+    assert torch.allclose(sc, cos.mean(dim=(2, 3), keepdim=True), atol=1e-6)
+    assert torch.allclose(ss, sin.mean(dim=(2, 3), keepdim=True), atol=1e-6)
