@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= results
 
-.PHONY: run test test-all lint format setup clean help browser
+.PHONY: run test test-all lint format setup clean help browser bench
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -38,6 +38,18 @@ test: $(STAMP) browser  ## fast test suite (slow tests deselected)
 
 test-all: $(STAMP) browser  ## every test, slow ones included
 	$(BIN)/python -m pytest -q
+
+DEVICE ?= cpu
+
+bench: $(STAMP)  ## every benchmark on DEVICE (cpu or cuda); each updates its section of BENCHMARKS.md
+	$(BIN)/python benchmarks/bounded_cost.py --device $(DEVICE)
+	$(BIN)/python benchmarks/batched_sampling.py --device $(DEVICE)
+	$(BIN)/python benchmarks/precision_compile.py --device $(DEVICE)
+	$(BIN)/python benchmarks/sampler_overhead.py --config tiny --device $(DEVICE)
+	$(BIN)/python benchmarks/sampler_overhead.py --config $(if $(filter cuda%,$(DEVICE)),large,small) --device $(DEVICE)
+	$(BIN)/python benchmarks/metrics_throughput.py --device $(DEVICE)
+	$(BIN)/python benchmarks/ratings.py
+	$(BIN)/python benchmarks/vote_store.py
 
 lint: $(STAMP)  ## ruff lint + format check
 	$(BIN)/ruff check fpeval metrics tests benchmarks
