@@ -128,7 +128,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--indices", default="1,2,5,10,20,30,40,50,60")
     ap.add_argument("--engine-steps", type=int, default=10, help="steps of the end-to-end engine run")
-    ap.add_argument("--no-write", action="store_true", help="print only; do not update BENCHMARKS.md")
+    ap.add_argument("--figure", type=Path, help="plot path (default: benchmarks/figures/bounded_cost_<device>.png)")
+    ap.add_argument("--no-write", action="store_true", help="print only; no BENCHMARKS.md section, no plot unless --figure")
     args = ap.parse_args()
 
     indices = [int(i) for i in args.indices.split(",") if int(i) <= args.sections]
@@ -179,9 +180,10 @@ def main() -> None:
     if ratio is not None:
         print("section", indices[-1], "/ section 2:", ratio.round(3).to_dict())
 
-    FIGURE.mkdir(parents=True, exist_ok=True)
-    fig_path = FIGURE / f"bounded_cost_{args.device.split(':')[0]}.png"
-    _plot(df, eng, fig_path, args)
+    fig_path = args.figure or FIGURE / f"bounded_cost_{args.device.split(':')[0]}.png"
+    if args.figure or not args.no_write:
+        fig_path.parent.mkdir(parents=True, exist_ok=True)
+        _plot(df, eng, fig_path, args)
     if args.no_write:
         return
     cmd = command()

@@ -71,8 +71,10 @@ def test_bounded_cost_script_runs(tmp_path):
     out = _run(
         "bounded_cost.py",
         *("--sections", "3", "--indices", "1,2,3", "--steps", "1", "--repeats", "1", "--engine-steps", "1"),
+        *("--figure", str(tmp_path / "cost.png")),
     )
     assert "section 3 / section 2" in out
+    assert (tmp_path / "cost.png").stat().st_size > 0
     lines = [ln.split() for ln in out.splitlines() if ln.strip().startswith("full ")]
     assert [int(parts[2]) for parts in lines] == [176, 320, 464]  # tokens: one section (144) more each time
     assert all(float(parts[4]) > 0 for parts in lines)  # a section allocates memory
