@@ -128,8 +128,14 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--indices", default="1,2,5,10,20,30,40,50,60")
     ap.add_argument("--engine-steps", type=int, default=10, help="steps of the end-to-end engine run")
-    ap.add_argument("--figure", type=Path, help="plot path (default: benchmarks/figures/bounded_cost_<device>.png)")
-    ap.add_argument("--no-write", action="store_true", help="print only; no BENCHMARKS.md section, no plot unless --figure")
+    ap.add_argument(
+        "--figure", type=Path, help="plot path (default: benchmarks/figures/bounded_cost_<device>.png)"
+    )
+    ap.add_argument(
+        "--no-write",
+        action="store_true",
+        help="print only; no BENCHMARKS.md section, no plot unless --figure",
+    )
     args = ap.parse_args()
 
     indices = [int(i) for i in args.indices.split(",") if int(i) <= args.sections]
