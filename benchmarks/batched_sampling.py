@@ -2,10 +2,11 @@
 
 For each variant family the same videos (held-out start images x seeds, decoded to frames) are made
 once as one batch and once one video per call, on the same model and device, interleaved over
-``--repeats`` rounds. The runner batches this way (one grid row, many samples). Also checks that
-batching does not change the result: the batched and per-video latents must agree. Target: >= 5x on GPU.
+``--repeats`` rounds. The runner batches this way (one grid row, many samples). Also reports whether
+batching changes the result: the largest difference between batched and per-video frames. Target: >= 5x
+on GPU.
 
-    python benchmarks/batched_sampling.py [--device cpu|cuda] [--batch 8] [--sections 10] [--steps 10]
+    python benchmarks/batched_sampling.py [--device cpu|cuda] [--batch 8] [--sections 5] [--steps 10]
 """
 
 from __future__ import annotations
@@ -13,15 +14,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import command, machine, write_section  # noqa: E402
+from report import add_run_args, command, machine, wall_time, write_section  # noqa: E402
 
 from fpeval.generate import generate  # noqa: E402
 from fpeval.models import load  # noqa: E402
@@ -41,13 +40,8 @@ VARIANTS = {
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--batch", type=int, default=8, help="videos per variant (images x seeds)")
-    ap.add_argument("--sections", type=int, default=5)
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--repeats", type=int, default=3)
+    add_run_args(ap, batch=8, sections=5, steps=10)
     ap.add_argument("--variants", default=",".join(VARIANTS))
-    ap.add_argument("--no-write", action="store_true", help="print only; do not update BENCHMARKS.md")
     args = ap.parse_args()
     names = args.variants.split(",")
     unknown = [n for n in names if n not in VARIANTS]
@@ -56,7 +50,6 @@ def main() -> None:
     backends = {m: load(m, device=args.device) for m in {VARIANTS[n][1] for n in names}}
     images = [img for _, img in heldout_start_images(args.batch)]
     seeds = list(range(args.batch))
-    sync = torch.cuda.synchronize if args.device.startswith("cuda") else lambda: None
 
     def batched(name):
         cfg, model = VARIANTS[name]
@@ -73,21 +66,14 @@ def main() -> None:
             for im, s in zip(images, seeds, strict=True)
         ]
 
-    def timed(fn, name):
-        sync()
-        t0 = time.perf_counter()
-        out = fn(name)
-        sync()
-        return time.perf_counter() - t0, out
-
     rows = []
     for name in names:
         batched(name)  # warm-up
         tb, tl = [], []
         for _ in range(args.repeats):
-            t, out_b = timed(batched, name)
+            t, out_b = wall_time(lambda n=name: batched(n), args.device)
             tb.append(t)
-            t, out_l = timed(looped, name)
+            t, out_l = wall_time(lambda n=name: looped(n), args.device)
             tl.append(t)
         frames_b = out_b.frames.astype(np.int16)
         frames_l = np.stack([o.frames[0] for o in out_l]).astype(np.int16)

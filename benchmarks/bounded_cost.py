@@ -24,7 +24,6 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -32,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import ROOT, command, machine, write_section  # noqa: E402
+from report import ROOT, add_run_args, command, machine, wall_time, write_section  # noqa: E402
 
 from fpeval.engine import SectionContext, generate_latents, materialise  # noqa: E402
 from fpeval.models import load  # noqa: E402
@@ -85,13 +84,9 @@ class Bench:
         sample(lambda xt, s: self.den(xt, s, ctx, self.cond), x, self.sigmas, "unipc")
 
     def timed(self, mode: str, section: int) -> float:
-        sync = torch.cuda.synchronize if self.device.startswith("cuda") else lambda: None
-        sync()
-        t0 = time.perf_counter()  # building the context is part of a section's cost
-        ctx = section_context(mode, section, self.sections, self.timeline)
-        self.run_section(ctx)
-        sync()
-        return time.perf_counter() - t0
+        # building the context is part of a section's cost
+        ctx = lambda: section_context(mode, section, self.sections, self.timeline)  # noqa: E731
+        return wall_time(lambda: self.run_section(ctx()), self.device)[0]
 
 
 def peak_memory(bench: Bench, mode: str, section: int) -> float:
@@ -122,19 +117,13 @@ def peak_memory(bench: Bench, mode: str, section: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--sections", type=int, default=60)
-    ap.add_argument("--steps", type=int, default=4, help="sampler steps per section (model calls)")
-    ap.add_argument("--repeats", type=int, default=3)
+    add_run_args(ap, sections=60, steps=4)
     ap.add_argument("--indices", default="1,2,5,10,20,30,40,50,60")
     ap.add_argument("--engine-steps", type=int, default=10, help="steps of the end-to-end engine run")
     ap.add_argument(
-        "--figure", type=Path, help="plot path (default: benchmarks/figures/bounded_cost_<device>.png)"
-    )
-    ap.add_argument(
-        "--no-write",
-        action="store_true",
-        help="print only; no BENCHMARKS.md section, no plot unless --figure",
+        "--figure",
+        type=Path,
+        help="plot path (default: benchmarks/figures/bounded_cost_<device>.png; with --no-write, no plot unless given)",
     )
     args = ap.parse_args()
 

@@ -14,7 +14,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import command, machine, write_section  # noqa: E402
+from report import command, machine, wall_time, write_section  # noqa: E402
 
 import metrics  # noqa: E402
 
@@ -35,17 +34,10 @@ def moving_video(frames: int, size: int) -> np.ndarray:
     return np.stack([img[50 : 50 + size, 50 + 2 * t : 50 + size + 2 * t] for t in range(frames)])
 
 
-def timed(fn, repeats: int) -> float:
+def timed(fn, repeats: int, device: str = "cpu") -> float:
     """Median wall time of ``repeats`` runs after one warm-up."""
     fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(wall_time(fn, device)[0] for _ in range(repeats))
 
 
 def weight_free(args) -> list[str]:
@@ -53,9 +45,15 @@ def weight_free(args) -> list[str]:
     names = [m.name for m in metrics.registry.expand(None)]
     for size in (64, 256):
         video = moving_video(args.frames, size)
-        total = timed(lambda v=video: metrics.compute(v, device=args.device, fps=args.fps), args.repeats)
+        total = timed(
+            lambda v=video: metrics.compute(v, device=args.device, fps=args.fps), args.repeats, args.device
+        )
         per_metric = {
-            name: timed(lambda n=name, v=video: metrics.compute(v, [n], device=args.device, fps=args.fps), 1)
+            name: timed(
+                lambda n=name, v=video: metrics.compute(v, [n], device=args.device, fps=args.fps),
+                1,
+                args.device,
+            )
             for name in names
         }
         slowest = sorted(per_metric.items(), key=lambda kv: -kv[1])[:3]
@@ -106,8 +104,8 @@ def learned(args, tmp: Path) -> list[str]:
         def run(batch_size: int, m=metric) -> None:
             metrics.compute(video, [m], device=args.device, batch_size=batch_size, weights=weights)
 
-        batched = timed(lambda r=run: r(32), args.repeats)
-        single = timed(lambda r=run: r(1), args.repeats)
+        batched = timed(lambda r=run: r(32), args.repeats, args.device)
+        single = timed(lambda r=run: r(1), args.repeats, args.device)
         n = args.learned_frames
         print(
             f"{label}: batched {n / batched:.1f} frames/s, per-frame {n / single:.1f} frames/s, x{single / batched:.2f}"

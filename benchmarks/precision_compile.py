@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -23,7 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import command, machine, write_section  # noqa: E402
+from report import add_run_args, command, machine, wall_time, write_section  # noqa: E402
 
 from fpeval.engine import generate_latents  # noqa: E402
 from fpeval.models import load  # noqa: E402
@@ -46,13 +45,8 @@ def peak_flops(device: str, mode: str) -> float | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--sections", type=int, default=10)
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--repeats", type=int, default=3)
+    add_run_args(ap, batch=8, sections=10, steps=10)
     ap.add_argument("--modes", default=",".join(MODES))
-    ap.add_argument("--no-write", action="store_true", help="print only; do not update BENCHMARKS.md")
     args = ap.parse_args()
     modes = args.modes.split(",")
     if unknown := [m for m in modes if m not in MODES]:
@@ -67,7 +61,6 @@ def main() -> None:
     images = torch.stack([img for _, img in heldout_start_images(args.batch)])
     start = backend.encode_images(images)
     cond = backend.condition([""] * args.batch, images)
-    sync = torch.cuda.synchronize if cuda else lambda: None
     dev_type = "cuda" if cuda else "cpu"
 
     def run(mode: str):
@@ -93,17 +86,8 @@ def main() -> None:
 
     results = {}
     for mode in modes:
-        t0 = time.perf_counter()
-        out = run(mode)  # warm-up (and compilation)
-        first = time.perf_counter() - t0
-        times = []
-        for _ in range(args.repeats):
-            sync()
-            t0 = time.perf_counter()
-            run(mode)
-            sync()
-            times.append(time.perf_counter() - t0)
-        sec = statistics.median(times)
+        first, out = wall_time(lambda m=mode: run(m), args.device)  # warm-up (and compilation)
+        sec = statistics.median(wall_time(lambda m=mode: run(m), args.device)[0] for _ in range(args.repeats))
         err = float((out - reference).abs().max())
         achieved = flops / sec
         peak = peak_flops(args.device, mode)

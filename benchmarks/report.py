@@ -16,6 +16,32 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 
 
+def wall_time(fn, device: str) -> tuple[float, object]:
+    """(seconds, result) of ``fn()``, with CUDA synchronised before and after so queued kernels count."""
+    import time
+
+    cuda = str(device).startswith("cuda")
+    if cuda:
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    out = fn()
+    if cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0, out
+
+
+def add_run_args(ap, *, sections: int, steps: int, repeats: int = 3, batch: int | None = None) -> None:
+    """The options every sampling benchmark takes: --device, --sections, --steps, --repeats, --no-write
+    (and --batch when ``batch`` is given)."""
+    ap.add_argument("--device", default="cpu")
+    if batch is not None:
+        ap.add_argument("--batch", type=int, default=batch, help="videos per batch (held-out start images)")
+    ap.add_argument("--sections", type=int, default=sections)
+    ap.add_argument("--steps", type=int, default=steps, help="sampler steps per section (model calls)")
+    ap.add_argument("--repeats", type=int, default=repeats)
+    ap.add_argument("--no-write", action="store_true", help="print only; do not update BENCHMARKS.md")
+
+
 def command() -> str:
     """The command line this benchmark was started with, as written next to its figures."""
     import shlex

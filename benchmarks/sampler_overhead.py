@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -23,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hunyuan_tiny import large_transformer, tiny_inputs, tiny_pipeline  # noqa: E402
-from report import command, machine, write_section  # noqa: E402
+from report import add_run_args, command, machine, wall_time, write_section  # noqa: E402
 
 from fpeval.engine import generate_latents  # noqa: E402
 from fpeval.models.hunyuan import HunyuanCondition, HunyuanFramepackDenoiser  # noqa: E402
@@ -41,11 +40,7 @@ CONFIGS = {
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", choices=CONFIGS, default="tiny")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--sections", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--no-write", action="store_true", help="print only; do not update BENCHMARKS.md")
+    add_run_args(ap, sections=3, steps=10, repeats=5)
     args = ap.parse_args()
     h, w = CONFIGS[args.config]["height"], CONFIGS[args.config]["width"]
     make_transformer = CONFIGS[args.config].get("transformer")
@@ -98,13 +93,7 @@ def main() -> None:
         )
 
     def timed(fn):
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        return (time.perf_counter() - t0) / n_steps
+        return wall_time(fn, args.device)[0] / n_steps
 
     run_diffusers(), run_ours()  # warm-up
     ours, ref = [], []

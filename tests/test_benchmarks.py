@@ -110,3 +110,26 @@ def test_batched_sampling_rejects_unknown_variant():
     )
     assert out.returncode != 0
     assert "unknown variants ['vanila']" in out.stderr and "accepted: vanilla" in out.stderr
+
+
+def test_precision_script_runs_and_float32_reproduces_its_reference():
+    out = _run(
+        "precision_compile.py",
+        *(
+            "--batch",
+            "1",
+            "--sections",
+            "1",
+            "--steps",
+            "2",
+            "--repeats",
+            "1",
+            "--modes",
+            "float32,bf16-autocast",
+        ),
+    )
+    rows = {ln.split()[0]: ln for ln in out.splitlines() if "ms/section" in ln}
+    assert set(rows) == {"float32", "bf16-autocast"}
+    # the timed float32 run is the FLOP-counted reference run again: same seeds, same latents
+    assert "max |latent - float32| 0," in rows["float32"]
+    assert "max |latent - float32| 0," not in rows["bf16-autocast"]  # bf16 really changes the arithmetic
