@@ -10,28 +10,36 @@ from diffusers import (
 )
 from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
 
+# diffusers' tiny test configuration of the FramePack transformer
+TINY_TRANSFORMER = dict(
+    in_channels=4,
+    out_channels=4,
+    num_attention_heads=2,
+    attention_head_dim=10,
+    num_layers=1,
+    num_single_layers=1,
+    num_refiner_layers=1,
+    patch_size=2,
+    patch_size_t=1,
+    guidance_embeds=True,
+    text_embed_dim=16,
+    pooled_projection_dim=8,
+    rope_axes_dim=(2, 4, 4),
+    has_image_proj=True,
+    image_proj_dim=32,
+    has_clean_x_embedder=True,
+)
+
+
+def random_transformer(**overrides) -> HunyuanVideoFramepackTransformer3DModel:
+    """The FramePack transformer with ``TINY_TRANSFORMER`` updated by ``overrides``, random weights (seed 0)."""
+    torch.manual_seed(0)
+    return HunyuanVideoFramepackTransformer3DModel(**{**TINY_TRANSFORMER, **overrides}).eval()
+
 
 def tiny_transformer(image_proj_dim: int = 32) -> HunyuanVideoFramepackTransformer3DModel:
     """diffusers' tiny test configuration of the FramePack transformer, random weights (seed 0)."""
-    torch.manual_seed(0)
-    return HunyuanVideoFramepackTransformer3DModel(
-        in_channels=4,
-        out_channels=4,
-        num_attention_heads=2,
-        attention_head_dim=10,
-        num_layers=1,
-        num_single_layers=1,
-        num_refiner_layers=1,
-        patch_size=2,
-        patch_size_t=1,
-        guidance_embeds=True,
-        text_embed_dim=16,
-        pooled_projection_dim=8,
-        rope_axes_dim=(2, 4, 4),
-        has_image_proj=True,
-        image_proj_dim=image_proj_dim,
-        has_clean_x_embedder=True,
-    ).eval()
+    return random_transformer(image_proj_dim=image_proj_dim)
 
 
 def large_transformer(
@@ -39,25 +47,15 @@ def large_transformer(
 ) -> HunyuanVideoFramepackTransformer3DModel:
     """The real model's width (24 heads x 128, 16 latent channels, RoPE axes 16/56/56) with few layers, random
     weights: per-step work of the size a GPU sees, without the 13B download."""
-    torch.manual_seed(0)
-    return HunyuanVideoFramepackTransformer3DModel(
+    return random_transformer(
         in_channels=16,
         out_channels=16,
         num_attention_heads=24,
         attention_head_dim=128,
         num_layers=num_layers,
         num_single_layers=num_single_layers,
-        num_refiner_layers=1,
-        patch_size=2,
-        patch_size_t=1,
-        guidance_embeds=True,
-        text_embed_dim=16,
-        pooled_projection_dim=8,
         rope_axes_dim=(16, 56, 56),
-        has_image_proj=True,
-        image_proj_dim=32,
-        has_clean_x_embedder=True,
-    ).eval()
+    )
 
 
 def tiny_pipeline(
