@@ -220,6 +220,58 @@ def run_cmd(
     typer.echo((folder / "table.md").read_text())
 
 
+@app.command("instrument")
+@user_errors
+def instrument_cmd(
+    models: list[str] = typer.Argument(..., help="FramePack-mini names or checkpoints, e.g. mini-v2 mini."),
+    out: Path = typer.Option(..., "--out", "-o", help="Report folder (e.g. results/mini/instrument)."),
+    images: int = typer.Option(32, "--images", min=2, help="Held-out clips (start image i uses seed i)."),
+    sections: list[int] = typer.Option([10, 20], "--sections", help="Video lengths in sections; repeatable."),
+    variants: list[str] = typer.Option(
+        ["vanilla", "anchor", "endpoint", "inverted"], "--variant", help="Variants for retention; repeatable."
+    ),
+    steps: int = typer.Option(10, "--steps", min=1, help="Sampler steps."),
+    shift: float = typer.Option(3.0, "--shift", help="Static flow shift."),
+    threads: int | None = typer.Option(None, "--threads", help="torch CPU threads."),
+) -> None:
+    """Does a model keep what it is shown? Teacher forcing, start-image retention and identification,
+    drift against the world's own change, and filmstrips, all beside the ground-truth clips."""
+    import torch
+
+    from fpeval import models as registry
+    from fpeval.instrument import write_instrument_report
+    from fpeval.variants import VARIANTS
+
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad:
+        raise ValueError(f"unknown variant(s) {', '.join(bad)}; accepted: {', '.join(VARIANTS)}")
+    if any(n < 1 for n in sections):
+        raise ValueError(f"--sections must be >= 1, got {sections}")
+    backends = []
+    for name in models:
+        if name not in registry.MINI_MODELS and not name.endswith(".safetensors"):
+            raise ValueError(
+                f"the instrument runs FramePack-mini models; got {name!r}; accepted: {', '.join(registry.MINI_MODELS)} or a .safetensors checkpoint"
+            )
+        backends.append(registry.load(name))
+    if threads:
+        torch.set_num_threads(threads)
+    tables = write_instrument_report(
+        backends, out, images=images, sections=sections, variants=variants, steps=steps, shift=shift
+    )
+    typer.echo(tables["teacher_forced_summary"].round(3).to_string(index=False))
+    cols = [
+        "model",
+        "sections",
+        "variant",
+        "first_ssim",
+        "first_ssim_vs_world",
+        "identified",
+        "identified_vs_world",
+    ]
+    typer.echo(tables["retention_summary"][cols].round(3).to_string(index=False))
+
+
 @app.command("table")
 @user_errors
 def table_cmd(
@@ -248,7 +300,9 @@ def train_cmd(
         None, "--autoencoder", help="Frame autoencoder checkpoint (default: the shipped mini-ae)."
     ),
     steps: int | None = typer.Option(None, "--steps", help="Optimisation steps (default: the recipe's)."),
-    batch: int | None = typer.Option(None, "--batch", help="Batch size (denoiser recipes)."),
+    batch: int | None = typer.Option(
+        None, "--batch", help="Batch size: clips per step (the autoencoder takes 2 frames of each)."
+    ),
     clips: int | None = typer.Option(
         None, "--clips", help="World clips to encode for training (denoiser recipes)."
     ),
@@ -258,7 +312,9 @@ def train_cmd(
         None, "--sigma-train", help="df recipe: fixed history noise ratio (default: random in [0, 1])."
     ),
     init: Path | None = typer.Option(
-        None, "--init", help="Continue from this FramePack-mini checkpoint (denoiser recipes)."
+        None,
+        "--init",
+        help="Continue from this checkpoint (a FramePack-mini denoiser, or an autoencoder for ae).",
     ),
     latents_cache: Path | None = typer.Option(
         None,
@@ -266,6 +322,9 @@ def train_cmd(
         help="Encoded training clips (.safetensors): read when present, written after encoding otherwise.",
     ),
     threads: int | None = typer.Option(None, "--threads", help="torch CPU threads."),
+    save_every: int = typer.Option(
+        0, "--save-every", help="Also write the checkpoint (and its card) every N steps; 0: only at the end."
+    ),
     device: str = typer.Option("cpu", "--device", help="Training device: cpu, cuda, cuda:1, ..."),
     model_overrides: list[str] = typer.Option(
         [],
@@ -294,10 +353,18 @@ def train_cmd(
         torch.set_num_threads(threads)
     overrides = {k: v for k, v in dict(steps=steps, seed=seed, lr=lr).items() if v is not None}
     if recipe == "ae":
+        more = dict(batch_clips=batch, init=str(init) if init else None, save_every=save_every or None)
+        overrides.update({k: v for k, v in more.items() if v is not None})
         _, card = train_autoencoder(AutoencoderTraining(**overrides), out)
         typer.echo(f"wrote {out}: held-out PSNR {card['eval']['heldout_psnr_db']} dB")
         return
-    more = dict(batch=batch, clips=clips, init=str(init) if init else None, sigma_train=sigma_train)
+    more = dict(
+        batch=batch,
+        clips=clips,
+        init=str(init) if init else None,
+        sigma_train=sigma_train,
+        save_every=save_every or None,
+    )
     if model_overrides:
         more["model"] = _model_overrides(model_overrides)
     overrides.update({k: v for k, v in more.items() if v is not None})

@@ -87,6 +87,40 @@ def _noised_history(ctx: SectionContext, level: float, generator) -> SectionCont
 
 
 @torch.no_grad()
+def sample_section(
+    denoiser: Denoiser,
+    cfg: VariantConfig,
+    ctx: SectionContext,
+    cond: Any,
+    x: torch.Tensor,
+    sigmas: torch.Tensor,
+    solver: str,
+    history_generators: Sequence[torch.Generator],
+    cfg_scale: float = 1.0,
+    uncond: Any = None,
+) -> torch.Tensor:
+    """Denoise one section ``x`` (pure noise) given its materialised context, applying the variant's
+    history policies (DiffusionForcing noise, history guidance) and real CFG."""
+
+    def model_for(conditioning, history_level: float | None = None):
+        def velocity(xt: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            level = cfg.sigma_test * float(sigma[0]) if history_level is None else history_level
+            cur = _noised_history(ctx, level, history_generators) if level > 0 else ctx
+            return denoiser(xt, sigma, cur, conditioning)
+
+        return velocity
+
+    model = model_for(cond)
+    if cfg.history_guidance != 1.0:  # fully-noised history on the unconditional side
+        model = guided(model, model_for(cond, history_level=1.0), cfg.history_guidance)
+    if cfg_scale != 1.0:
+        if uncond is None:
+            raise ValueError("cfg_scale != 1 needs uncond conditioning")
+        model = guided(model, model_for(uncond), cfg_scale)
+    return sample(model, x, sigmas, solver)
+
+
+@torch.no_grad()
 def generate_latents(
     denoiser: Denoiser,
     config: VariantConfig | str,
@@ -151,23 +185,7 @@ def generate_latents(
         tokens = section_len * (h // 2) * (w // 2)
         sigmas = flow_sigmas(steps, shift, seq_len=None if shift is not None else (seq_len or tokens))
         x = seeded_noise((b, c, section_len, h, w), generators, device=start_latents.device)
-
-        def model_for(conditioning, history_level: float | None = None, base=ctx):
-            def velocity(xt: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-                level = cfg.sigma_test * float(sigma[0]) if history_level is None else history_level
-                cur = _noised_history(base, level, side) if level > 0 else base
-                return denoiser(xt, sigma, cur, conditioning)
-
-            return velocity
-
-        model = model_for(cond)
-        if cfg.history_guidance != 1.0:  # fully-noised history on the unconditional side
-            model = guided(model, model_for(cond, history_level=1.0), cfg.history_guidance)
-        if cfg_scale != 1.0:
-            if uncond is None:
-                raise ValueError("cfg_scale != 1 needs uncond conditioning")
-            model = guided(model, model_for(uncond), cfg_scale)
-        out = sample(model, x, sigmas, solver)
+        out = sample_section(denoiser, cfg, ctx, cond, x, sigmas, solver, side, cfg_scale, uncond)
         for i, t in enumerate(step.section):
             if t < plan.total_frames:
                 timeline[:, :, t] = out[:, :, i]

@@ -176,8 +176,9 @@ class Item:
     model: str
     image: str  # sample id: 'heldout-3' or the image file's name
     image_source: str  # 'heldout:3' or the image file's path
-    seed: int
+    seed: int  # the replicate: the sample's seed as listed in the grid
     key: str  # content hash: changes when anything that shapes this video changes
+    noise_seed: int = 0  # the sampler's seed: distinct for every (start image, seed) of the grid
 
     @property
     def stem(self) -> str:
@@ -205,8 +206,9 @@ def expand(grid: Grid, base: Path = Path("."), device: str = "cpu") -> list[Item
     items = []
     for row in grid.rows:
         model = grid.model_of(row)
-        for image, source in sample_ids(grid, base):
+        for position, (image, source) in enumerate(sample_ids(grid, base)):
             for seed in grid.samples.seeds:
+                noise_seed = noise_seed_of(seed, position)
                 content = dict(
                     row=row.model_dump(exclude={"name"}),
                     variant=row.variant_config().model_dump(),
@@ -214,6 +216,7 @@ def expand(grid: Grid, base: Path = Path("."), device: str = "cpu") -> list[Item
                     weights=model_digest(model),
                     image=source if source.startswith("heldout:") else file_digest(source),
                     seed=seed,
+                    noise_seed=noise_seed,
                     prompt=grid.samples.prompt,
                     sections=grid.sections,
                     sampler=grid.sampler.model_dump(),
@@ -224,8 +227,15 @@ def expand(grid: Grid, base: Path = Path("."), device: str = "cpu") -> list[Item
                     version=__version__,
                 )
                 key = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
-                items.append(Item(row, model, image, source, seed, key))
+                items.append(Item(row, model, image, source, seed, key, noise_seed))
     return items
+
+
+def noise_seed_of(seed: int, position: int) -> int:
+    """The sampling seed of the ``position``-th start image at replicate ``seed``: every start image
+    gets its own noise, so videos of different images are independent draws (rows share them, so
+    rows are compared on the same noise)."""
+    return int(seed) * 1_000_003 + int(position)
 
 
 def batches(items: list[Item], size: int) -> list[list[Item]]:
@@ -252,12 +262,11 @@ def file_digest(path: str) -> str:
 
 def model_digest(model: str) -> str:
     """A digest of the weights a model name or path resolves to (FramePack-mini files; a folder's index)."""
-    from fpeval.models import MINI_MODELS, WEIGHTS
+    from fpeval.models import MINI_MODELS, codebook_path, mini_files
 
     if model in MINI_MODELS:
-        stem = MINI_MODELS[model]
-        files = [WEIGHTS / f"{stem}.safetensors", WEIGHTS / "mini-ae.safetensors"]
-        book = WEIGHTS / f"{stem}-codebook.safetensors"
+        files = list(mini_files(model))
+        book = codebook_path(files[0])
         files += [book] if book.exists() else []
         return hashlib.sha256("".join(file_digest(str(f)) for f in files).encode()).hexdigest()[:16]
     p = Path(model)
@@ -273,7 +282,7 @@ def check(grid: Grid, base: Path = Path(".")) -> list[str]:
     """Every problem that would stop the grid, found before any work: unknown models, schedules a
     backend cannot run, variants the model cannot serve, missing or unreadable start images."""
     from fpeval.images import to_tensor
-    from fpeval.models import MINI_MODELS, WEIGHTS, plan_problem
+    from fpeval.models import MINI_MODELS, codebook_path, mini_files, plan_problem
 
     problems = []
     for row in grid.rows:
@@ -290,15 +299,15 @@ def check(grid: Grid, base: Path = Path(".")) -> list[str]:
                 "a FramePack-mini .safetensors file or a HunyuanVideo-FramePack folder"
             )
             continue
-        if model in MINI_MODELS and not (WEIGHTS / f"{MINI_MODELS[model]}.safetensors").is_file():
-            problems.append(f"row {row.name!r}: the weights of {model!r} are missing from {WEIGHTS}")
+        missing = [str(f) for f in (mini_files(model) if model in MINI_MODELS else ()) if not f.is_file()]
+        if missing:
+            problems.append(f"row {row.name!r}: the weights of {model!r} are missing: {', '.join(missing)}")
             continue
         reason = plan_problem(model, plan)
         if reason:
             problems.append(f"row {row.name!r}: {reason}")
         if cfg.discrete:
-            stem = MINI_MODELS.get(model, Path(model).stem)
-            book = (WEIGHTS if model in MINI_MODELS else Path(model).parent) / f"{stem}-codebook.safetensors"
+            book = codebook_path(mini_files(model)[0] if model in MINI_MODELS else model)
             if not book.exists():
                 problems.append(
                     f"row {row.name!r}: variant {cfg.label} needs a +D codebook; {model!r} has none "
@@ -308,7 +317,7 @@ def check(grid: Grid, base: Path = Path(".")) -> list[str]:
         if source.startswith("heldout:"):
             continue
         try:
-            to_tensor(source, multiple=8)
+            to_tensor(source, multiple=16)
         except ValueError as e:
             problems.append(f"start image {image}: {e}")
     return problems

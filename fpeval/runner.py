@@ -57,7 +57,7 @@ def start_image(source: str) -> torch.Tensor:
         from fpeval.world.clips import clip
 
         return clip(int(source.split(":", 1)[1]), "heldout", 1)[0]
-    return to_tensor(source, multiple=8)
+    return to_tensor(source, multiple=16)
 
 
 def run_batch(grid: Grid, batch: list[Item], out: Path, device: str = "cpu") -> list[str]:
@@ -80,7 +80,7 @@ def run_batch(grid: Grid, batch: list[Item], out: Path, device: str = "cpu") -> 
         [start_image(item.image_source) for item in batch],
         grid.samples.prompt,
         sections=grid.sections,
-        seeds=[item.seed for item in batch],
+        seeds=[item.noise_seed for item in batch],
         steps=grid.sampler.steps,
         solver=grid.sampler.solver,
         shift=grid.sampler.shift,

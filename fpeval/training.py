@@ -21,11 +21,14 @@ class AutoencoderTraining(BaseModel):
 
     steps: int = 3000
     batch_clips: int = 4
-    frames_per_clip: int = 4
-    lr: float = 5e-4
-    kl_weight: float = 1e-6
+    frames_per_clip: int = 2
+    lr: float = 1e-3
+    mse_weight: float = 1.0  # L1 + mse_weight * MSE: L1 keeps edges, MSE is what PSNR measures
     seed: int = 0
     eval_clips: int = 16
+    model: dict = {}  # AutoencoderConfig overrides
+    init: str | None = None  # continue from this autoencoder checkpoint
+    save_every: int = 0  # also write the checkpoint every N steps (0: only at the end)
 
 
 def _update(opt: torch.optim.Optimizer, model: torch.nn.Module, loss: torch.Tensor) -> None:
@@ -73,7 +76,7 @@ class DenoiserTraining(BaseModel):
     lr: float = 1e-3
     seed: int = 0
     clips: int = 1024  # training clips, encoded once
-    clip_frames: int = 64
+    clip_frames: int = 48  # 5 sections + 1: every inverted padding (3, 2, 1, 0) fits in a clip
     variants: tuple[str, ...] = ("vanilla", "inverted", "endpoint", "repeat_i2v")
     schedules: tuple[str, ...] = (
         "f1k1_td_f16k4f2k2f1k1_g9",
@@ -89,6 +92,7 @@ class DenoiserTraining(BaseModel):
     )  # df: history at sigma_train x sigma; None: random
     model: dict = {}  # MiniConfig overrides
     init: str | None = None  # continue from this FramePack-mini checkpoint
+    save_every: int = 0  # also write the checkpoint every N steps (0: only at the end)
 
 
 def encode_world(
@@ -201,14 +205,25 @@ def train_denoiser(
         )
         _update(opt, model, loss)
         _record(curve, step, cfg.steps, "loss", loss, t0, lambda m: log(f"{cfg.recipe} {m}"))
+        if cfg.save_every and step and step % cfg.save_every == 0:
+            _save_denoiser(model, cfg, ae_path, out, curve, t0, device, codebook, step + 1)
     model.eval().cpu()
+    card = _save_denoiser(model, cfg, ae_path, out, curve, t0, device, codebook, cfg.steps)
+    return model, card
+
+
+def _save_denoiser(model, cfg, ae_path, out, curve, t0, device, codebook, steps_done: int) -> dict:
+    """Write the checkpoint, its card (how it was trained, so far) and its +D codebook."""
+    from fpeval.models import codebook_path
+
     card = {
         "kind": "fpeval-framepack-mini",
         "recipe": cfg.recipe,
         "training": cfg.model_dump(),
+        "steps_done": steps_done,
         "autoencoder": Path(ae_path).name,
         "data": f"fpeval.world train split: {cfg.clips} clips x {cfg.clip_frames} frames, 64x64 at 8 fps",
-        "loss_curve": curve,
+        "loss_curve": list(curve),
         "train_seconds": round(time.time() - t0, 1),
         "train_device": torch.cuda.get_device_name(0) if str(device).startswith("cuda") else "cpu",
     }
@@ -216,10 +231,13 @@ def train_denoiser(
         from fpeval.models.checkpoints import read_card
 
         card["continues"] = read_card(cfg.init)
-    model.save(out, card)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    from fpeval.models.checkpoints import write_checkpoint
+
+    write_checkpoint(out, state, model.config.model_dump(), card)
     if codebook is not None:
-        codebook.save(Path(out).with_name(Path(out).stem + "-codebook.safetensors"))
-    return model, card
+        codebook.save(codebook_path(out))
+    return card
 
 
 RECIPES = ("base", "df", "discrete")
@@ -258,36 +276,91 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return 10 * math.log10(1.0 / max(mse, 1e-12))
 
 
+def heldout_photo_frames(per_photo: int = 8, size: int = 64, seed: int = 0) -> torch.Tensor:
+    """(len(HELDOUT_PHOTOS) * per_photo, 3, size, size) plain crops of the photos training never sees."""
+    import numpy as np
+    import torch.nn.functional as F
+
+    from fpeval.world.assets import HELDOUT_PHOTOS, photo
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for name in HELDOUT_PHOTOS:
+        img = torch.from_numpy(photo(name)).permute(2, 0, 1)
+        _, h, w = img.shape
+        for _ in range(per_photo):
+            crop = int(rng.uniform(0.3, 1.0) * min(h, w))
+            y0, x0 = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
+            patch = img[None, :, y0 : y0 + crop, x0 : x0 + crop]
+            out.append(
+                F.interpolate(patch, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+            )
+    return torch.cat(out).clamp(0, 1)
+
+
+def autoencoder_eval(model, eval_clips: int = 16) -> dict:
+    """Held-out reconstruction PSNR: world frames (held-out seeds and photos) and plain held-out photos."""
+    with torch.no_grad():
+        held = world_frames(0, eval_clips, 8, split="heldout")
+        photos = heldout_photo_frames()
+        return {
+            "heldout_psnr_db": round(psnr(model.decode(model.encode(held)), held), 3),
+            "heldout_frames": int(held.shape[0]),
+            "heldout_photo_psnr_db": round(psnr(model.decode(model.encode(photos)), photos), 3),
+            "heldout_photo_frames": int(photos.shape[0]),
+        }
+
+
 def train_autoencoder(cfg: AutoencoderTraining, out: str | Path, log=print):
     """Train the frame autoencoder; returns (model, card). The card records the loss curve and held-out PSNR."""
-    from fpeval.models.autoencoder import FrameAutoencoder
+    from fpeval.models.autoencoder import AutoencoderConfig, FrameAutoencoder
 
     torch.manual_seed(cfg.seed)
-    model = FrameAutoencoder()
+    if cfg.init:
+        model = FrameAutoencoder.load(cfg.init).train()
+    else:
+        model = FrameAutoencoder(AutoencoderConfig(**cfg.model))
+        if model.config.architecture == "patch":  # start from PCA of world patches
+            model.vae.init_from_pca(world_frames(cfg.seed * 10_000_000 + 8_000_000, 100, 4) * 2 - 1)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
     curve, t0 = [], time.time()
+
+    def card() -> dict:
+        c = {
+            "kind": "fpeval-mini-autoencoder",
+            "training": cfg.model_dump(),
+            "data": "fpeval.world train split (procedural appearance, training photos), 64x64 frames"
+            + ("; linear paths initialised from the PCA of world patches" if not cfg.init else ""),
+            "loss_curve": curve,
+            "eval": autoencoder_eval(model, cfg.eval_clips),
+            "train_seconds": round(time.time() - t0, 1),
+            "train_device": "cpu",
+        }
+        if cfg.init:
+            from fpeval.models.checkpoints import read_card
+
+            c["continues"] = read_card(cfg.init)
+        return c
+
     for step in range(cfg.steps):
         for g in opt.param_groups:
             g["lr"] = cosine_lr(step, cfg.steps, cfg.lr)
         x = world_frames(cfg.seed * 10_000_000 + step * cfg.batch_clips, cfg.batch_clips, cfg.frames_per_clip)
-        post = model.vae.encode(x * 2 - 1).latent_dist
-        y = (model.vae.decode(post.mode()).sample + 1) / 2  # deterministic: sampling uses the posterior mean
+        y = model.decode_raw(model.encode_raw(x))  # deterministic: sampling uses the posterior mean
         rec = (y - x).abs().mean()
-        loss = rec + cfg.kl_weight * post.kl().mean()
+        loss = rec + cfg.mse_weight * (y - x).pow(2).mean()
         _update(opt, model, loss)
         _record(curve, step, cfg.steps, "l1", rec, t0, lambda m: log(f"ae {m}"))
-    model.eval()
-    with torch.no_grad():
-        model.fit_latent_stats(world_frames(cfg.seed * 10_000_000 + cfg.steps * cfg.batch_clips, 32, 4))
-        held = world_frames(0, cfg.eval_clips, 8, split="heldout")
-        rec = model.decode(model.encode(held))
-    card = {
-        "kind": "fpeval-mini-autoencoder",
-        "training": cfg.model_dump(),
-        "data": "fpeval.world train split, 64x64 frames",
-        "loss_curve": curve,
-        "eval": {"heldout_psnr_db": round(psnr(rec, held), 3), "heldout_frames": int(held.shape[0])},
-        "train_seconds": round(time.time() - t0, 1),
-    }
-    model.save(out, card)
-    return model, card
+        last = step == cfg.steps - 1
+        if last or (cfg.save_every and step and step % cfg.save_every == 0):
+            model.eval()
+            with torch.no_grad():
+                if last:  # evaluate exactly what is stored: float16 weights
+                    for p in model.parameters():
+                        p.copy_(p.half().float())
+                model.fit_latent_stats(world_frames(cfg.seed * 10_000_000 + 9_000_000, 32, 4))
+            c = card()
+            log(f"ae step {step} eval {c['eval']}")
+            model.save(out, c, storage_dtype=torch.float16)
+            model.train()
+    return model.eval(), c

@@ -94,17 +94,38 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
         FramePackMini.load(bad)
 
 
-def test_autoencoder_round_trip_shapes(tmp_path):
+@pytest.mark.parametrize(
+    "config, latent_side",
+    [
+        (AutoencoderConfig(width=32, blocks=1), 16),  # v2: 4x4 patches
+        (AutoencoderConfig(architecture="kl", block_out_channels=(8, 8, 8, 8), norm_num_groups=4), 8),  # v1
+    ],
+)
+def test_autoencoder_round_trip_shapes(tmp_path, config, latent_side):
     torch.manual_seed(0)
-    ae = FrameAutoencoder(AutoencoderConfig(block_out_channels=(8, 8, 8, 8), norm_num_groups=4))
+    ae = FrameAutoencoder(config)
+    assert config.factor == 64 // latent_side
     frames = torch.rand(2, 3, 3, 64, 64)
     z = ae.encode(frames)
-    assert z.shape == (2, 3, 8, 8, 8)
+    assert z.shape == (2, 3, 8, latent_side, latent_side)
     assert ae.decode(z).shape == frames.shape
     ae.fit_latent_stats(frames[0])
     path = ae.save(tmp_path / "ae.safetensors")
     back = FrameAutoencoder.load(path)
     torch.testing.assert_close(back.encode(frames), ae.encode(frames))
+
+
+def test_pca_start_reconstructs_frames_inside_the_principal_subspace_exactly():
+    """With zero-initialised trunks the patch codec starts as PCA: anything that lies in the span of the
+    top components (around the patch mean) comes back unchanged; components outside it are lost."""
+    torch.manual_seed(0)
+    ae = FrameAutoencoder(AutoencoderConfig(width=32, blocks=1))
+    data = torch.rand(6, 3, 64, 64) * 2 - 1
+    ae.vae.init_from_pca(data)
+    inside = ae.vae.decode(ae.vae.encode(data))
+    again = ae.vae.decode(ae.vae.encode(inside))
+    torch.testing.assert_close(again, inside, atol=1e-4, rtol=0)
+    assert (inside - data).abs().mean() > 0.05  # 8 of 48 components cannot hold random pixels
 
 
 def test_training_can_continue_from_a_checkpoint(tmp_path):
@@ -126,7 +147,7 @@ def test_world_latents_cache_is_reused_only_for_the_same_clips_and_autoencoder(t
     from fpeval import training
 
     torch.manual_seed(0)
-    ae = FrameAutoencoder(AutoencoderConfig(block_out_channels=(8, 8, 8, 8), norm_num_groups=4))
+    ae = FrameAutoencoder(AutoencoderConfig(width=32, blocks=1))
     ae_path = ae.save(tmp_path / "ae.safetensors")
     calls = []
     real = training.encode_world
@@ -140,7 +161,7 @@ def test_world_latents_cache_is_reused_only_for_the_same_clips_and_autoencoder(t
     cfg = DenoiserTraining(clips=2, clip_frames=3)
     first = training.cached_world_latents(cache, ae_path, cfg)
     again = training.cached_world_latents(cache, ae_path, cfg)
-    assert calls == [(2, 3)] and first.shape == (2, 8, 3, 8, 8)
+    assert calls == [(2, 3)] and first.shape == (2, 8, 3, 16, 16)
     torch.testing.assert_close(again, first)
     training.cached_world_latents(cache, ae_path, DenoiserTraining(clips=1, clip_frames=3))
     assert calls == [(2, 3), (1, 3)]  # a different clip set re-encodes

@@ -17,10 +17,10 @@ def checkpoint(tmp_path_factory):
     """Random small weights saved to disk, with a codebook, as a training run would leave them."""
     d = tmp_path_factory.mktemp("mini")
     torch.manual_seed(0)
-    FramePackMini(MiniConfig(dim=32, depth=1, heads=1)).save(d / "tiny.safetensors")
-    FrameAutoencoder(AutoencoderConfig(block_out_channels=(8, 8, 8, 8), norm_num_groups=4)).save(
-        d / "ae.safetensors"
+    FramePackMini(MiniConfig(dim=32, depth=1, heads=1, rope_axes_dim=(8, 12, 12))).save(
+        d / "tiny.safetensors"
     )
+    FrameAutoencoder(AutoencoderConfig(width=32, blocks=1)).save(d / "ae.safetensors")
     Codebook(torch.randn(16, 8)).save(d / "tiny-codebook.safetensors")
     return d
 

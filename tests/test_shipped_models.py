@@ -21,7 +21,7 @@ def test_the_default_model_and_autoencoder_are_shipped():
     ae_card = json.loads((models.WEIGHTS / "mini-ae.json").read_text())
     assert ae_card["eval"]["heldout_psnr_db"] > 15
     total = sum(p.stat().st_size for p in models.WEIGHTS.iterdir())
-    assert total <= 25 * 2**20  # everything shipped fits in 25 MB
+    assert total <= 30 * 2**20  # everything shipped fits in 30 MB
 
 
 @pytest.mark.parametrize("name", SHIPPED)

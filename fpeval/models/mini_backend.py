@@ -16,7 +16,6 @@ class MiniBackend:
 
     fps = float(FPS)
     temporal_factor = 1  # one latent frame per video frame
-    image_multiple = 8
 
     def __init__(
         self, denoiser: FramePackMini, autoencoder: FrameAutoencoder, name: str = "mini", codebook=None
@@ -31,13 +30,19 @@ class MiniBackend:
         cls, checkpoint: str | Path, autoencoder: str | Path, name: str | None = None, device: str = "cpu"
     ):
         from fpeval.history import Codebook
+        from fpeval.models import codebook_path
 
         checkpoint = Path(checkpoint)
-        book_path = checkpoint.with_name(checkpoint.stem + "-codebook.safetensors")
+        book_path = codebook_path(checkpoint)
         book = Codebook.load(book_path) if book_path.exists() else None
         den = FramePackMini.load(checkpoint).to(device)
         ae = FrameAutoencoder.load(autoencoder).to(device)
         return cls(den, ae, name or checkpoint.stem, book)
+
+    @property
+    def image_multiple(self) -> int:
+        """Image sides must be multiples of this: the autoencoder's factor times the patch size."""
+        return self.autoencoder.config.factor * self.denoiser.config.patch_size
 
     @property
     def device(self) -> torch.device:

@@ -1,7 +1,10 @@
-"""Seeded procedural video clips: a camera panning and zooming over a photo or tinted texture, bouncing
-sprites (digits, faces, shapes) and slow lighting changes. Same seed and split -> same clip.
+"""Seeded procedural video clips: a camera panning and zooming over a procedurally generated background,
+moving sprites that occlude each other, and slow lighting changes. Same seed and split -> same clip.
 
-Rendering is vectorised over frames with ``grid_sample`` (one affine grid per frame and layer).
+The appearance of every clip comes from ``fpeval.world.appearance`` (noise, palettes, gradients,
+shapes, strokes, glyphs and transformed photo crops), so no two clips share their content and a model
+can only predict what comes next by keeping what it was shown. Held-out clips use their own seed
+stream and photos that training never sees. Rendering is vectorised over frames with ``grid_sample``.
 """
 
 from __future__ import annotations
@@ -13,19 +16,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fpeval.world.assets import SPLITS, backgrounds, photo, sprite_masks, texture
+from fpeval.world.appearance import background, sprite
+from fpeval.world.assets import SPLITS, photos
 
 FPS = 8
 SIZE = 64
-BACKGROUND_SIDE = 192  # backgrounds are pre-resized so a view is downsampled at most ~2x
+BACKGROUND_SIDE = 160  # a view spans 56-112 background pixels: downsampled at most ~1.8x
+SPRITE_SIDE = 32
 HELDOUT_SEED_OFFSET = 1_000_000_007
 
 
 @dataclass(frozen=True)
 class Sprite:
-    family: str
-    index: int
-    color: tuple[float, float, float]
     size: float  # pixels
     position: tuple[float, float]  # pixels, frame 0
     velocity: tuple[float, float]  # pixels per frame
@@ -33,14 +35,14 @@ class Sprite:
 
 @dataclass(frozen=True)
 class ClipSpec:
-    """Everything that defines a clip; JSON-able, so a clip can be named by its spec."""
+    """Everything that defines a clip's motion; its appearance is generated from (seed, split).
+    JSON-able, so a clip can be named by its spec."""
 
     seed: int
     split: str
     frames: int
     size: int
-    background: tuple[str, str]
-    tint: tuple[tuple[float, float, float], tuple[float, float, float]]
+    base: str  # the background's base kind (noise, gradient, photo, stripes)
     view: float  # fraction of the background side seen by the camera at frame 0
     zoom_rate: float  # relative view change per frame
     center: tuple[float, float]  # camera centre in [0, 1]^2, frame 0
@@ -54,42 +56,36 @@ class ClipSpec:
         return asdict(self)
 
 
+def _rng(seed: int, split: str, stream: int) -> np.random.Generator:
+    return np.random.default_rng([int(seed) + (HELDOUT_SEED_OFFSET if split == "heldout" else 0), stream])
+
+
 def sample_spec(seed: int, split: str = "train", frames: int = 32, size: int = SIZE) -> ClipSpec:
-    """Draw a clip's parameters from ``seed``; held-out clips use held-out material and seeds."""
+    """Draw a clip's motion parameters from ``seed``; held-out clips use their own seed stream."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; accepted: {', '.join(SPLITS)}")
     if frames < 1 or size < 16:
         raise ValueError(f"frames must be >= 1 and size >= 16, got frames={frames}, size={size}")
-    rng = np.random.default_rng([int(seed) + (HELDOUT_SEED_OFFSET if split == "heldout" else 0), 0x5EED])
-    bgs = backgrounds(split)
-    background = bgs[rng.integers(len(bgs))]
-    tint = (tuple(rng.uniform(0.0, 0.5, 3).round(4)), tuple(rng.uniform(0.5, 1.0, 3).round(4)))
-    masks = sprite_masks(split)
+    rng = _rng(seed, split, 0x5EED)
     sprites = []
-    for _ in range(int(rng.integers(1, 4))):
-        family = ("digit", "face", "shape")[rng.integers(3)]
+    for _ in range(int(rng.integers(0, 4))):
         sprites.append(
             Sprite(
-                family=family,
-                index=int(rng.integers(len(masks[family]))),
-                color=tuple(rng.uniform(0.0, 1.0, 3).round(4)),
-                size=float(rng.uniform(0.2, 0.4) * size),
-                position=tuple(rng.uniform(0.2 * size, 0.8 * size, 2).round(3)),
-                velocity=tuple((rng.uniform(0.4, 1.6, 2) * rng.choice([-1, 1], 2) * size / 64).round(4)),
+                size=float(rng.uniform(0.2, 0.45) * size),
+                position=tuple(rng.uniform(0.2 * size, 0.8 * size, 2).round(3)),  # type: ignore[arg-type]
+                velocity=tuple((rng.uniform(0.2, 1.4, 2) * rng.choice([-1, 1], 2) * size / 64).round(4)),  # type: ignore[arg-type]
             )
         )
-    view = float(rng.uniform(0.35, 0.7))
     return ClipSpec(
         seed=int(seed),
         split=split,
         frames=int(frames),
         size=int(size),
-        background=background,
-        tint=tint,  # type: ignore[arg-type]
-        view=view,
+        base=_appearance(int(seed), split)[0],
+        view=float(rng.uniform(0.35, 0.7)),
         zoom_rate=float(rng.uniform(-0.004, 0.004)),
         center=tuple(rng.uniform(0.35, 0.65, 2).round(4)),  # type: ignore[arg-type]
-        pan=tuple((rng.uniform(0.001, 0.004, 2) * rng.choice([-1, 1], 2)).round(5)),  # type: ignore[arg-type]
+        pan=tuple((rng.uniform(0.0005, 0.004, 2) * rng.choice([-1, 1], 2)).round(5)),  # type: ignore[arg-type]
         light_amplitude=float(rng.uniform(0.0, 0.15)),
         light_period=float(rng.uniform(40, 120)),
         light_phase=float(rng.uniform(0, 2 * np.pi)),
@@ -98,27 +94,14 @@ def sample_spec(seed: int, split: str = "train", frames: int = 32, size: int = S
 
 
 @functools.lru_cache(maxsize=64)
-def _background(kind: str, name: str) -> torch.Tensor:
-    img = photo(name) if kind == "photo" else texture(name)[..., None].repeat(3, axis=-1)
-    t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None]
-    h, w = t.shape[-2:]
-    scale = BACKGROUND_SIDE / min(h, w)
-    return F.interpolate(t, scale_factor=scale, mode="bilinear", antialias=True, align_corners=False).clamp(
-        0, 1
-    )
-
-
-@functools.lru_cache(maxsize=256)
-def _sprite_layers(split: str, family: str, index: int) -> torch.Tensor:
-    """(1, 2, 32, 32): shading and alpha. Digits and shapes are flat-coloured masks; faces are
-    grayscale photos under an elliptical alpha."""
-    m = torch.from_numpy(sprite_masks(split)[family][index])[None, None]
-    m = F.interpolate(m, size=(32, 32), mode="bilinear", align_corners=False).clamp(0, 1)
-    if family != "face":
-        return torch.cat([torch.ones_like(m), m], dim=1)
-    yy, xx = torch.meshgrid(torch.linspace(-1, 1, 32), torch.linspace(-1, 1, 32), indexing="ij")
-    ellipse = ((xx / 0.8) ** 2 + (yy / 0.95) ** 2 <= 1).float()[None, None]
-    return torch.cat([0.3 + 0.7 * m, ellipse], dim=1)
+def _appearance(
+    seed: int, split: str
+) -> tuple[str, torch.Tensor, tuple[tuple[torch.Tensor, torch.Tensor], ...]]:
+    """(base kind, background (1, 3, S, S), sprite layers (rgb, alpha) x 4) of a clip."""
+    rng = _rng(seed, split, 0xA77)
+    kind, bg = background(rng, BACKGROUND_SIDE, photos(split))
+    layers = tuple(sprite(rng, SPRITE_SIDE, photos(split)) for _ in range(3))
+    return kind, bg[None], layers
 
 
 def _bounce(
@@ -135,39 +118,32 @@ def render(spec: ClipSpec) -> torch.Tensor:
     """The clip as (T, 3, size, size) float32 in [0, 1]."""
     t = np.arange(spec.frames, dtype=np.float64)
     size = spec.size
-    bg = _background(*spec.background)
-    if spec.background[0] == "texture":
-        lo, hi = (torch.tensor(c, dtype=torch.float32).view(1, 3, 1, 1) for c in spec.tint)
-        bg = lo + (hi - lo) * bg
-    _, _, bh, bw = bg.shape
-    # camera: a square view of side view * min(bh, bw), zooming and panning, bouncing inside the image
-    view = np.clip(spec.view * (1 + spec.zoom_rate) ** t, 0.25, 0.9)
-    half_h, half_w = view * min(bh, bw) / bh / 2, view * min(bh, bw) / bw / 2
-    centre = _bounce(
-        np.array(spec.center), np.array(spec.pan), t, np.array([0.0, 0.0]), np.array([1.0, 1.0])
-    )  # unconstrained path in [0, 1]
-    cx = np.clip(centre[:, 0], half_w, 1 - half_w)
-    cy = np.clip(centre[:, 1], half_h, 1 - half_h)
+    _, bg, layers = _appearance(spec.seed, spec.split)
+    # camera: a square view of side view * S, zooming and panning, bouncing inside the image
+    view = np.clip(spec.view * (1 + spec.zoom_rate) ** t, 0.3, 0.85)
+    half = view / 2
+    centre = _bounce(np.array(spec.center), np.array(spec.pan), t, np.array([0.0, 0.0]), np.array([1.0, 1.0]))
+    cx = np.clip(centre[:, 0], half, 1 - half)
+    cy = np.clip(centre[:, 1], half, 1 - half)
     theta = np.zeros((spec.frames, 2, 3), dtype=np.float32)
-    theta[:, 0, 0], theta[:, 0, 2] = 2 * half_w, 2 * cx - 1
-    theta[:, 1, 1], theta[:, 1, 2] = 2 * half_h, 2 * cy - 1
+    theta[:, 0, 0], theta[:, 0, 2] = 2 * half, 2 * cx - 1
+    theta[:, 1, 1], theta[:, 1, 2] = 2 * half, 2 * cy - 1
     grid = F.affine_grid(torch.from_numpy(theta), [spec.frames, 3, size, size], align_corners=False)
     frames = F.grid_sample(bg.expand(spec.frames, -1, -1, -1), grid, mode="bilinear", align_corners=False)
 
-    for s in spec.sprites:
-        half = s.size / 2
+    for s, (rgb, alpha) in zip(spec.sprites, layers, strict=False):
+        r = s.size / 2
         pos = _bounce(
-            np.array(s.position), np.array(s.velocity), t, np.array([half, half]), np.array([size - half] * 2)
+            np.array(s.position), np.array(s.velocity), t, np.array([r, r]), np.array([size - r] * 2)
         )
         th = np.zeros((spec.frames, 2, 3), dtype=np.float32)
         th[:, 0, 0] = th[:, 1, 1] = size / s.size
         th[:, 0, 2] = -(2 * pos[:, 0] / size - 1) * size / s.size
         th[:, 1, 2] = -(2 * pos[:, 1] / size - 1) * size / s.size
         g = F.affine_grid(torch.from_numpy(th), [spec.frames, 1, size, size], align_corners=False)
-        layers = _sprite_layers(spec.split, s.family, s.index).expand(spec.frames, -1, -1, -1)
-        shade, alpha = F.grid_sample(layers, g, align_corners=False).split(1, dim=1)
-        colour = torch.tensor(s.color, dtype=torch.float32).view(1, 3, 1, 1) * 0.5 + 0.5 * shade
-        frames = frames * (1 - alpha) + colour * shade * alpha
+        layer = torch.cat([rgb, alpha])[None].expand(spec.frames, -1, -1, -1)
+        colour, a = F.grid_sample(layer, g, align_corners=False).split((3, 1), dim=1)
+        frames = frames * (1 - a) + colour * a
 
     light = 1 + spec.light_amplitude * np.sin(2 * np.pi * t / spec.light_period + spec.light_phase)
     return (frames * torch.from_numpy(light.astype(np.float32)).view(-1, 1, 1, 1)).clamp(0, 1)
