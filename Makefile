@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= results
 
-.PHONY: run test test-all lint format setup clean help browser bench
+.PHONY: run test test-all lint format setup clean help browser bench train-mini
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -50,6 +50,15 @@ bench: $(STAMP)  ## every benchmark on DEVICE (cpu or cuda); each updates its se
 	$(BIN)/python benchmarks/metrics_throughput.py --device $(DEVICE)
 	$(BIN)/python benchmarks/ratings.py
 	$(BIN)/python benchmarks/vote_store.py
+
+STEPS ?= 4000
+BATCH ?= 16
+CLIPS ?= 1024
+TRAIN_OUT ?= mini-v2.safetensors
+
+train-mini: $(STAMP)  ## the v2 base denoiser on DEVICE from the shipped mini-v2-ae (defaults: the shipped CPU run)
+	$(BIN)/fpeval train base --device $(DEVICE) --autoencoder fpeval/models/weights/mini-v2-ae.safetensors \
+		--steps $(STEPS) --batch $(BATCH) --clips $(CLIPS) --save-every 500 --out $(TRAIN_OUT)
 
 lint: $(STAMP)  ## ruff lint + format check
 	$(BIN)/ruff check fpeval metrics tests benchmarks

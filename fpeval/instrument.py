@@ -97,7 +97,7 @@ def teacher_forced(
     rows = []
     for i, seed in enumerate(seeds):
         row = {"model": backend.name, "image": int(seed), "variant": variant, "section": section}
-        for name, pred in (("model", predicted), ("repeat_last", repeat), ("autoencoder", round_trip)):
+        for name, pred in (("prediction", predicted), ("repeat_last", repeat), ("autoencoder", round_trip)):
             row[f"psnr_{name}"] = float(psnr(pred[i], truth[i]).mean())
             row[f"ssim_{name}"] = float(ssim(pred[i], truth[i]).mean())
         rows.append(row)
@@ -105,16 +105,16 @@ def teacher_forced(
 
 
 def teacher_forced_summary(per_clip: pd.DataFrame) -> pd.DataFrame:
-    """Mean PSNR / SSIM with CIs, and the paired model - repeat_last difference with its CI."""
+    """Mean PSNR / SSIM with CIs, and the paired prediction - repeat_last difference with its CI."""
     rows = []
     for model, g in per_clip.groupby("model", sort=False):
         for measure in ("psnr", "ssim"):
             row = {"model": model, "measure": measure}
-            for who in ("model", "repeat_last", "autoencoder"):
+            for who in ("prediction", "repeat_last", "autoencoder"):
                 est, lo, hi = bootstrap_ci(g[f"{measure}_{who}"])
                 row.update({who: est, f"{who}_low": lo, f"{who}_high": hi})
-            d, lo, hi = bootstrap_ci(g[f"{measure}_model"] - g[f"{measure}_repeat_last"])
-            row.update(model_minus_repeat=d, diff_low=lo, diff_high=hi)
+            d, lo, hi = bootstrap_ci(g[f"{measure}_prediction"] - g[f"{measure}_repeat_last"])
+            row.update(prediction_minus_repeat=d, diff_low=lo, diff_high=hi)
             rows.append(row)
     return pd.DataFrame(rows)
 

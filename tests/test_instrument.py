@@ -68,7 +68,7 @@ def test_teacher_forcing_scores_against_independent_values(backend):
         assert table.loc[i, "ssim_repeat_last"] == pytest.approx(
             float(ssim(last[i], truth[i]).mean()), rel=1e-6
         )
-    assert np.isfinite(table["psnr_model"]).all() and (table["psnr_autoencoder"] > 0).all()
+    assert np.isfinite(table["psnr_prediction"]).all() and (table["psnr_autoencoder"] > 0).all()
 
 
 def test_retention_summary_ratios_and_paired_drift():
@@ -122,3 +122,16 @@ def test_the_report_runs_on_a_tiny_setting(backend, tmp_path):
     assert (tmp_path / "filmstrip_tiny_2sections_image0.png").stat().st_size > 0
     world = tables["retention_summary"].set_index("variant").loc[WORLD]
     assert world["first_ssim_vs_world"] == pytest.approx(1.0)
+
+
+def test_cli_refuses_bad_input_before_any_work(tmp_path):
+    from typer.testing import CliRunner
+
+    from fpeval.cli import app
+
+    runner = CliRunner()
+    bad_variant = runner.invoke(app, ["instrument", "mini-v2", "--out", str(tmp_path), "--variant", "bogus"])
+    assert bad_variant.exit_code == 2 and "unknown variant" in bad_variant.output
+    not_mini = runner.invoke(app, ["instrument", "some/folder", "--out", str(tmp_path)])
+    assert not_mini.exit_code == 2 and "FramePack-mini" in not_mini.output
+    assert not any(tmp_path.iterdir())

@@ -128,6 +128,27 @@ def test_pca_start_reconstructs_frames_inside_the_principal_subspace_exactly():
     assert (inside - data).abs().mean() > 0.05  # 8 of 48 components cannot hold random pixels
 
 
+@pytest.mark.parametrize("scale", ["channel", "shared"])
+def test_latent_normalisation_centres_each_channel_and_scales_as_configured(scale):
+    torch.manual_seed(0)
+    from fpeval.world import clip
+
+    ae = FrameAutoencoder(AutoencoderConfig(width=32, blocks=1, latent_scale=scale))
+    frames = torch.cat(
+        [clip(s, frames=2) for s in range(4)]
+    )  # natural-looking: variance falls with the component
+    ae.vae.init_from_pca(frames * 2 - 1)
+    ae.fit_latent_stats(frames)
+    z = ae.encode(frames)
+    torch.testing.assert_close(z.mean(dim=(0, 2, 3)), torch.zeros(8), atol=1e-5, rtol=0)
+    raw = ae.encode_raw(frames).std(dim=(0, 2, 3))
+    if scale == "channel":
+        torch.testing.assert_close(z.std(dim=(0, 2, 3)), torch.ones(8), atol=1e-4, rtol=0)
+    else:  # one scale: the PCA ordering survives, and the channels' mean square is 1
+        torch.testing.assert_close(z.std(dim=(0, 2, 3)), raw / raw.pow(2).mean().sqrt(), atol=1e-4, rtol=0)
+        assert z.std(dim=(0, 2, 3))[0] > 2 * z.std(dim=(0, 2, 3))[-1]
+
+
 def test_training_can_continue_from_a_checkpoint(tmp_path):
     from fpeval.training import train_denoiser
 

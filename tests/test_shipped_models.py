@@ -16,6 +16,19 @@ SHIPPED = sorted(
 )
 
 
+def test_every_shipped_name_resolves_to_files_and_v2_uses_its_own_autoencoder():
+    for name in models.MINI_MODELS:
+        denoiser, autoencoder = models.mini_files(name)
+        assert denoiser.is_file() and autoencoder.is_file(), name
+    assert models.mini_files("mini-v2")[1].name == "mini-v2-ae.safetensors"
+    backend = models.load("mini-v2")
+    assert backend.autoencoder.config.architecture == "patch" and backend.image_multiple == 16
+    card = json.loads((models.WEIGHTS / "mini-v2-ae.json").read_text())
+    assert {"heldout_psnr_db", "heldout_photo_psnr_db"} <= set(card["eval"])
+    frames = clip(0, "heldout", 2)
+    assert backend.autoencoder.encode(frames).shape == (2, 8, 16, 16)
+
+
 def test_the_default_model_and_autoencoder_are_shipped():
     assert "mini" in SHIPPED
     ae_card = json.loads((models.WEIGHTS / "mini-ae.json").read_text())

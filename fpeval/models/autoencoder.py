@@ -10,7 +10,8 @@ Two architectures, each checkpoint naming its own:
 - ``kl`` (the first release): diffusers' ``AutoencoderKL`` with a small config, 8x spatial
   (8 x 8 x 8 latents), the posterior mean as the latent.
 
-Latents are normalised per channel with statistics measured on training frames.
+Latents are centred per channel and scaled (per channel for ``kl``; by one shared scale for ``patch``)
+with statistics measured on training frames.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class AutoencoderConfig(BaseModel):
     architecture: Literal["patch", "kl"] = "patch"
     latent_channels: int = 8
     image_size: int = 64
+    # how latents are normalised: one scale per channel, or one shared by all channels (keeps the PCA
+    # ordering: fine-detail channels stay small, so the denoiser's loss is not dominated by them)
+    latent_scale: Literal["channel", "shared"] = "shared"
     # patch
     patch: int = 4
     width: int = 128
@@ -166,7 +170,10 @@ class FrameAutoencoder(torch.nn.Module):
         """Set the per-channel normalisation from raw latents of ``frames`` (N, 3, H, W)."""
         z = self.encode_raw(frames)
         self.latent_mean.copy_(z.mean(dim=(0, 2, 3)))
-        self.latent_std.copy_(z.std(dim=(0, 2, 3)).clamp_min(1e-4))
+        std = z.std(dim=(0, 2, 3))
+        if self.config.latent_scale == "shared":  # the root mean square of the channel scales
+            std = std.pow(2).mean().sqrt().expand_as(std)
+        self.latent_std.copy_(std.clamp_min(1e-4))
 
     def save(
         self, path: str | Path, card: dict | None = None, storage_dtype: torch.dtype | None = None
@@ -181,7 +188,8 @@ class FrameAutoencoder(torch.nn.Module):
         from fpeval.models.checkpoints import read_checkpoint
 
         config, state = read_checkpoint(path)
-        config = {"architecture": "kl", **config}  # the first release's cards predate the field
+        # the first release's cards predate these fields
+        config = {"architecture": "kl", "latent_scale": "channel", **config}
         model = cls(AutoencoderConfig(**config))
         model.load_state_dict(state)
         return model.eval()
