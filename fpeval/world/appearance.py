@@ -141,6 +141,29 @@ def _random_colour(rng: np.random.Generator) -> tuple[int, int, int]:
     return tuple(int(v) for v in rng.integers(0, 256, 3))
 
 
+SHAPES = ("polygon", "ellipse", "star")
+
+
+def draw_shape(
+    draw, rng, kind: str, cx: float, cy: float, r: float, smallest: tuple, star_turn: bool
+) -> None:
+    """Fill a random polygon, ellipse or star of radius ``r`` at (cx, cy). ``smallest`` holds the least
+    relative radius of a polygon's vertices, an ellipse's axes and a star's inner points."""
+    if kind == "polygon":
+        n = int(rng.integers(3, 8))
+        ang = np.sort(rng.uniform(0, 2 * np.pi, n))
+        rad = r * rng.uniform(smallest[0], 1.0, n)
+        draw.polygon(list(zip(cx + rad * np.cos(ang), cy + rad * np.sin(ang), strict=True)), fill=255)
+    elif kind == "ellipse":
+        rx, ry = r * rng.uniform(smallest[1], 1.0, 2)
+        draw.ellipse([cx - rx, cy - ry, cx + rx, cy + ry], fill=255)
+    else:
+        n = int(rng.integers(4, 9))
+        ang = np.linspace(0, 2 * np.pi, 2 * n, endpoint=False) + (rng.uniform(0, np.pi) if star_turn else 0)
+        rad = np.where(np.arange(2 * n) % 2 == 0, r, r * rng.uniform(smallest[2], 0.6))
+        draw.polygon(list(zip(cx + rad * np.cos(ang), cy + rad * np.sin(ang), strict=True)), fill=255)
+
+
 def draw_overlays(rng: np.random.Generator, side: int, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """``count`` random (alpha (1, side, side), colour (3, side, side)) layers: shapes, strokes, glyphs.
 
@@ -154,19 +177,8 @@ def draw_overlays(rng: np.random.Generator, side: int, count: int) -> list[tuple
         kind = rng.choice(("polygon", "ellipse", "star", "stroke", "glyph"))
         cx, cy = rng.uniform(0.1, 0.9, 2) * big
         r = rng.uniform(0.06, 0.25) * big
-        if kind == "polygon":
-            n = int(rng.integers(3, 8))
-            ang = np.sort(rng.uniform(0, 2 * np.pi, n))
-            rad = r * rng.uniform(0.5, 1.0, n)
-            draw.polygon(list(zip(cx + rad * np.cos(ang), cy + rad * np.sin(ang), strict=True)), fill=255)
-        elif kind == "ellipse":
-            rx, ry = r * rng.uniform(0.4, 1.0, 2)
-            draw.ellipse([cx - rx, cy - ry, cx + rx, cy + ry], fill=255)
-        elif kind == "star":
-            n = int(rng.integers(4, 9))
-            ang = np.linspace(0, 2 * np.pi, 2 * n, endpoint=False) + rng.uniform(0, np.pi)
-            rad = np.where(np.arange(2 * n) % 2 == 0, r, r * rng.uniform(0.3, 0.6))
-            draw.polygon(list(zip(cx + rad * np.cos(ang), cy + rad * np.sin(ang), strict=True)), fill=255)
+        if kind in SHAPES:
+            draw_shape(draw, rng, kind, cx, cy, r, smallest=(0.5, 0.4, 0.3), star_turn=True)
         elif kind == "stroke":
             pts = np.cumsum(rng.normal(0, r / 2, (int(rng.integers(3, 7)), 2)), axis=0) + [cx, cy]
             draw.line([tuple(p) for p in pts], fill=255, width=int(rng.integers(2, 9)), joint="curve")
@@ -217,19 +229,8 @@ def sprite(rng: np.random.Generator, side: int, photos: tuple[str, ...]) -> tupl
     draw = ImageDraw.Draw(mask)
     kind = rng.choice(("polygon", "ellipse", "star", "glyph"))
     c, r = big / 2, big * 0.45
-    if kind == "polygon":
-        n = int(rng.integers(3, 8))
-        ang = np.sort(rng.uniform(0, 2 * np.pi, n))
-        rad = r * rng.uniform(0.6, 1.0, n)
-        draw.polygon(list(zip(c + rad * np.cos(ang), c + rad * np.sin(ang), strict=True)), fill=255)
-    elif kind == "ellipse":
-        rx, ry = r * rng.uniform(0.5, 1.0, 2)
-        draw.ellipse([c - rx, c - ry, c + rx, c + ry], fill=255)
-    elif kind == "star":
-        n = int(rng.integers(4, 9))
-        ang = np.linspace(0, 2 * np.pi, 2 * n, endpoint=False)
-        rad = np.where(np.arange(2 * n) % 2 == 0, r, r * rng.uniform(0.35, 0.6))
-        draw.polygon(list(zip(c + rad * np.cos(ang), c + rad * np.sin(ang), strict=True)), fill=255)
+    if kind in SHAPES:
+        draw_shape(draw, rng, kind, c, c, r, smallest=(0.6, 0.5, 0.35), star_turn=False)
     else:
         font = _font(FONTS[int(rng.integers(len(FONTS)))], int(big * 0.8))
         draw.text((c, c), str(rng.choice(list(GLYPHS))), fill=255, font=font, anchor="mm")
