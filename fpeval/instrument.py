@@ -62,7 +62,7 @@ def teacher_forced(
 ) -> pd.DataFrame:
     """One section predicted from ground-truth context, per clip: PSNR / SSIM of the model, of
     repeating the frame before the section, and of the autoencoder round trip of the true section."""
-    from fpeval.engine import materialise, sample_section
+    from fpeval.engine import HISTORY_STREAM, materialise, sample_section
     from fpeval.sampler import flow_sigmas, seeded_noise
     from fpeval.variants import make_plan
     from fpeval.variants import variant as variant_config
@@ -85,7 +85,7 @@ def teacher_forced(
     timeline[:, :, step.section] = 0  # nothing of the section leaks in
     ctx = materialise(step, timeline)
     generators = [torch.Generator(device=dev).manual_seed(int(s)) for s in seeds]
-    history = [torch.Generator(device=dev).manual_seed(int(s) + 1) for s in seeds]
+    history = [torch.Generator(device=dev).manual_seed(int(s) + HISTORY_STREAM) for s in seeds]
     n, c, _, h, w = latents.shape
     x = seeded_noise((n, c, len(frames), h, w), generators, device=dev)
     cond = backend.condition([""] * n, video[:, 0].to(dev))

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from mini_tiny import write_tiny_mini
 
 from fpeval import models
 from fpeval.instrument import (
@@ -15,20 +16,13 @@ from fpeval.instrument import (
     world_videos,
     write_instrument_report,
 )
-from fpeval.models.autoencoder import AutoencoderConfig, FrameAutoencoder
-from fpeval.models.mini import FramePackMini, MiniConfig
 from metrics.functional import psnr, ssim
 
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tiny")
-    torch.manual_seed(0)
-    FramePackMini(MiniConfig(dim=32, depth=1, heads=1, rope_axes_dim=(8, 12, 12))).save(
-        d / "tiny.safetensors"
-    )
-    FrameAutoencoder(AutoencoderConfig(width=32, blocks=1)).save(d / "ae.safetensors")
-    return models.load(str(d / "tiny.safetensors"), autoencoder=d / "ae.safetensors")
+    denoiser, autoencoder = write_tiny_mini(tmp_path_factory.mktemp("tiny"))
+    return models.load(str(denoiser), autoencoder=autoencoder)
 
 
 def test_identify_finds_each_video_own_start_and_a_permutation():

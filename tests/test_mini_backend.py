@@ -2,12 +2,11 @@
 
 import pytest
 import torch
+from mini_tiny import write_tiny_mini
 
 from fpeval import models
 from fpeval.generate import generate
 from fpeval.history import Codebook
-from fpeval.models.autoencoder import AutoencoderConfig, FrameAutoencoder
-from fpeval.models.mini import FramePackMini, MiniConfig
 from fpeval.variants import VARIANTS, variant
 from fpeval.world import heldout_start_images
 
@@ -16,11 +15,7 @@ from fpeval.world import heldout_start_images
 def checkpoint(tmp_path_factory):
     """Random small weights saved to disk, with a codebook, as a training run would leave them."""
     d = tmp_path_factory.mktemp("mini")
-    torch.manual_seed(0)
-    FramePackMini(MiniConfig(dim=32, depth=1, heads=1, rope_axes_dim=(8, 12, 12))).save(
-        d / "tiny.safetensors"
-    )
-    FrameAutoencoder(AutoencoderConfig(width=32, blocks=1)).save(d / "ae.safetensors")
+    write_tiny_mini(d)
     Codebook(torch.randn(16, 8)).save(d / "tiny-codebook.safetensors")
     return d
 
