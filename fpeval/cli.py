@@ -297,7 +297,7 @@ def train_cmd(
         ..., "--out", "-o", help="Checkpoint path (.safetensors); a .json card is written beside it."
     ),
     autoencoder: Path | None = typer.Option(
-        None, "--autoencoder", help="Frame autoencoder checkpoint (default: the shipped mini-ae)."
+        None, "--autoencoder", help="Frame autoencoder checkpoint (default: the shipped mini-v2-ae)."
     ),
     steps: int | None = typer.Option(None, "--steps", help="Optimisation steps (default: the recipe's)."),
     batch: int | None = typer.Option(
@@ -310,6 +310,11 @@ def train_cmd(
     lr: float | None = typer.Option(None, "--lr", help="Peak learning rate (cosine schedule)."),
     sigma_train: float | None = typer.Option(
         None, "--sigma-train", help="df recipe: fixed history noise ratio (default: random in [0, 1])."
+    ),
+    sigma_shift: float | None = typer.Option(
+        None,
+        "--sigma-shift",
+        help="Denoiser recipes: shift the logit-normal training noise levels like a sampling shift (default 1).",
     ),
     init: Path | None = typer.Option(
         None,
@@ -363,12 +368,13 @@ def train_cmd(
         clips=clips,
         init=str(init) if init else None,
         sigma_train=sigma_train,
+        sigma_shift=sigma_shift,
         save_every=save_every or None,
     )
     if model_overrides:
         more["model"] = _model_overrides(model_overrides)
     overrides.update({k: v for k, v in more.items() if v is not None})
-    ae = autoencoder or WEIGHTS / "mini-ae.safetensors"
+    ae = autoencoder or WEIGHTS / "mini-v2-ae.safetensors"
     cfg = DenoiserTraining(recipe=recipe, **overrides)
     latents = cached_world_latents(latents_cache, ae, cfg) if latents_cache else None
     _, card = train_denoiser(cfg, ae, out, latents=latents, device=device)

@@ -35,6 +35,12 @@ def dynamic_shift_mu(
     return min(mu, math.log(max_exp_shift))
 
 
+def shift_sigmas(sigmas, shift: float):
+    """The static time shift s * t / (1 + (s - 1) t) of noise levels (arrays or tensors); shift > 1
+    moves them towards 1. Sampling schedules and training noise levels share it."""
+    return shift * sigmas / (1 + (shift - 1) * sigmas)
+
+
 def flow_sigmas(steps: int, shift: float | None = None, *, seq_len: float | None = None) -> torch.Tensor:
     """``steps + 1`` shifted sigmas from 1 down to 0 (float32).
 
@@ -50,7 +56,7 @@ def flow_sigmas(steps: int, shift: float | None = None, *, seq_len: float | None
         raise ValueError(f"shift must be > 0, got {s}")
     sigmas = np.linspace(1.0, 0.0, steps + 1)[:-1].astype(np.float32)
     if shift is not None:
-        sigmas = s * sigmas / (1 + (s - 1) * sigmas)
+        sigmas = shift_sigmas(sigmas, s)
     else:
         mu = dynamic_shift_mu(seq_len)
         sigmas = math.exp(mu) / (math.exp(mu) + (1 / sigmas - 1))

@@ -87,10 +87,11 @@ class DenoiserTraining(BaseModel):
         "tc_f16k4f4k2f1k1_g9",
     )
     codebook_k: int = 128
+    sigma_shift: float = Field(default=1.0, gt=0)  # training noise levels shifted like sampling's
     sigma_train: float | None = Field(
         default=None, ge=0, le=1
     )  # df: history at sigma_train x sigma; None: random
-    model: dict = {}  # MiniConfig overrides
+    model: dict = {}  # MiniConfig overrides (with ``init``: only ``carry``, to add the carry input)
     init: str | None = None  # continue from this FramePack-mini checkpoint
     save_every: int = 0  # also write the checkpoint every N steps (0: only at the end)
 
@@ -119,8 +120,9 @@ def cached_world_latents(path: str | Path, ae_path: str | Path, cfg: DenoiserTra
 
     from fpeval.artifacts import atomic_path
     from fpeval.models.autoencoder import FrameAutoencoder
+    from fpeval.models.checkpoints import file_digest
 
-    key = {"clips": str(cfg.clips), "clip_frames": str(cfg.clip_frames), "autoencoder": _digest(ae_path)}
+    key = {"clips": str(cfg.clips), "clip_frames": str(cfg.clip_frames), "autoencoder": file_digest(ae_path)}
     path = Path(path)
     if path.exists():
         with safe_open(str(path), "pt") as f:
@@ -130,12 +132,6 @@ def cached_world_latents(path: str | Path, ae_path: str | Path, cfg: DenoiserTra
     with atomic_path(path) as tmp:
         save_file({"latents": latents.contiguous()}, str(tmp), metadata=key)
     return latents
-
-
-def _digest(path: str | Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def sample_layout(rng: torch.Generator, cfg: DenoiserTraining, clip_frames: int):
@@ -154,6 +150,14 @@ def sample_layout(rng: torch.Generator, cfg: DenoiserTraining, clip_frames: int)
         step = plan.steps[int(torch.randint(len(plan.steps), (1,), generator=rng))]
         if max(step.section) < clip_frames:
             return base, step
+
+
+def training_sigmas(n: int, rng: torch.Generator, shift: float = 1.0) -> torch.Tensor:
+    """Logit-normal noise levels, shifted as the sampler shifts its schedule (s * t / (1 + (s - 1) t)),
+    so that training sees the high noise levels where sampling spends its first steps."""
+    from fpeval.sampler import shift_sigmas
+
+    return shift_sigmas(torch.sigmoid(torch.randn(n, generator=rng)), shift)
 
 
 def train_denoiser(
@@ -184,7 +188,7 @@ def train_denoiser(
     if cfg.recipe == "discrete":
         codebook = Codebook.fit([latents[: min(len(latents), 256)]], k=cfg.codebook_k, seed=cfg.seed)
     model = (
-        (FramePackMini.load(cfg.init) if cfg.init else FramePackMini(MiniConfig(**cfg.model)))
+        (FramePackMini.load(cfg.init, **cfg.model) if cfg.init else FramePackMini(MiniConfig(**cfg.model)))
         .to(device)
         .train()
     )
@@ -195,7 +199,7 @@ def train_denoiser(
             g["lr"] = cosine_lr(step, cfg.steps, cfg.lr)
         _, plan_step = sample_layout(rng, cfg, latents.shape[2])
         idx = torch.randint(len(latents), (cfg.batch,), generator=rng).to(device)
-        sigma = torch.sigmoid(torch.randn(cfg.batch, generator=rng))  # logit-normal noise levels
+        sigma = training_sigmas(cfg.batch, rng, cfg.sigma_shift)
         df_level = 0.0
         if cfg.recipe == "df":
             ratio = float(torch.rand((), generator=rng)) if cfg.sigma_train is None else cfg.sigma_train
@@ -222,6 +226,7 @@ def _save_denoiser(model, cfg, ae_path, out, curve, t0, device, codebook, steps_
         "training": cfg.model_dump(),
         "steps_done": steps_done,
         "autoencoder": Path(ae_path).name,
+        "autoencoder_digest": file_digest(ae_path) if Path(ae_path).is_file() else None,
         "data": f"fpeval.world train split: {cfg.clips} clips x {cfg.clip_frames} frames, 64x64 at 8 fps",
         "loss_curve": list(curve),
         "train_seconds": round(time.time() - t0, 1),

@@ -26,6 +26,8 @@ PAPER = sorted(set(PAPER_SCHEDULES.values()) | {"td_f16k16f8k8f4k4f2k2f1k1_g9", 
 @pytest.mark.parametrize("schedule", PAPER)
 def test_forward_shapes_for_every_paper_schedule(schedule):
     model = small_model()
+    for p in model.parameters():  # leave the zero-initialised output layers behind
+        torch.nn.init.normal_(p, std=0.05)
     plan = variant(
         "inverted"
         if schedule.endswith("_td")
@@ -39,6 +41,8 @@ def test_forward_shapes_for_every_paper_schedule(schedule):
         x = torch.randn(2, 8, len(step.section), 8, 8)
         out = model(x, torch.rand(2), ctx, MiniCondition(timeline[:, :, :1]))
         assert out.shape == x.shape and torch.isfinite(out).all()
+        assert out.std() > 1e-3  # every output position is written, none left at the zero init
+        assert (out.flatten(3).std(dim=3) > 1e-4).all()
 
 
 def test_context_changes_the_output_and_per_token_sigma_matters():
@@ -205,3 +209,74 @@ def test_float16_storage_halves_the_file_and_loads_as_float32(tmp_path):
         assert torch.equal(back[name], tensor.half().float()), name
     loaded = FramePackMini.load(half)
     assert all(p.dtype == torch.float32 for p in loaded.parameters())
+
+
+@pytest.mark.parametrize(
+    ("name", "step_index", "expected"),
+    [
+        ("anchor", 1, [9] * 9),  # the frame before the section
+        ("inverted", 1, [37] * 9),  # the frame after it (future history)
+        ("inverted", -1, [0] * 5 + [10] * 4),  # last step: start frame for the first half, then frame 10
+    ],
+)
+def test_carry_picks_the_nearest_full_resolution_context_frame(name, step_index, expected):
+    from fpeval.models.mini import nearest_k1_frames
+
+    plan = make_plan(name, 5)
+    step = plan.steps[step_index]
+    # each frame's latents hold its own index + 1, so zeros mean "unknown", never a frame
+    timeline = (torch.arange(plan.total_frames + 1).float() + 1).view(1, 1, -1, 1, 1).expand(1, 8, -1, 4, 4)
+    ctx = materialise(step, timeline.clone())
+    carried = nearest_k1_frames(ctx, torch.Size((1, 8, len(step.section), 4, 4)))
+    assert (carried[0, 0, :, 0, 0] - 1).long().tolist() == expected
+
+
+def test_carry_can_be_switched_on_when_continuing_and_starts_as_the_same_model(tmp_path):
+    start = small_model(3)
+    for p in start.parameters():  # leave the zero-initialised output layers behind
+        torch.nn.init.normal_(p, std=0.05)
+    path = start.save(tmp_path / "start.safetensors")
+    with_carry = FramePackMini.load(path, carry=True)
+    assert with_carry.config.carry and not FramePackMini.load(path).config.carry
+    step = make_plan("anchor", 3).steps[2]
+    timeline = torch.randn(1, 8, 29, 8, 8)
+    ctx, cond = materialise(step, timeline), MiniCondition(timeline[:, :, :1])
+    x, s = torch.randn(1, 8, 9, 8, 8), torch.tensor([0.5])
+    assert torch.equal(start.eval()(x, s, ctx, cond), with_carry(x, s, ctx, cond))
+    torch.nn.init.normal_(with_carry.carry_embed.weight, std=0.05)  # once trained, the carried frame counts
+    assert not torch.allclose(start(x, s, ctx, cond), with_carry(x, s, ctx, cond))
+    with pytest.raises(ValueError, match="only carry"):
+        FramePackMini.load(path, dim=64)
+
+
+def test_training_noise_levels_shift_like_the_sampling_schedule():
+    from fpeval.sampler import flow_sigmas, shift_sigmas
+    from fpeval.training import training_sigmas
+
+    plain = training_sigmas(20_000, torch.Generator().manual_seed(0))
+    shifted = training_sigmas(20_000, torch.Generator().manual_seed(0), shift=3.0)
+    assert torch.equal(plain, torch.sigmoid(torch.randn(20_000, generator=torch.Generator().manual_seed(0))))
+    # the same map as the sampler's static shift: t = 0.5 -> 0.75 at shift 3
+    assert torch.allclose(shifted, 3 * plain / (1 + 2 * plain))
+    assert flow_sigmas(2, 3.0)[1].item() == pytest.approx(0.75)
+    assert float(shift_sigmas(torch.tensor(0.5), 3.0)) == pytest.approx(0.75)
+    # logit-normal puts ~0.2 % of levels above 0.95; shifted by 3, ~3 % (where sampling starts)
+    assert (plain > 0.95).float().mean() < 0.005 < 0.02 < (shifted > 0.95).float().mean() < 0.05
+
+
+def test_a_checkpoint_path_loads_with_the_autoencoder_its_card_names(tmp_path):
+    from fpeval.models import card_autoencoder
+    from fpeval.models.checkpoints import file_digest
+
+    ae = FrameAutoencoder(AutoencoderConfig(width=32, blocks=1)).save(tmp_path / "my-ae.safetensors")
+    den = small_model().save(
+        tmp_path / "den.safetensors", {"autoencoder": "my-ae.safetensors", "autoencoder_digest": file_digest(ae)}
+    )
+    assert card_autoencoder(den) == ae
+    stale = small_model().save(
+        tmp_path / "stale.safetensors", {"autoencoder": "my-ae.safetensors", "autoencoder_digest": "0" * 16}
+    )
+    with pytest.raises(ValueError, match="my-ae.safetensors.*pass the autoencoder's path"):
+        card_autoencoder(stale)
+    old = small_model().save(tmp_path / "old.safetensors", {})
+    assert card_autoencoder(old).name == "mini-ae.safetensors"

@@ -35,6 +35,31 @@ def mini_files(name: str) -> tuple[Path, Path]:
     return WEIGHTS / f"{denoiser}.safetensors", WEIGHTS / f"{autoencoder}.safetensors"
 
 
+def card_autoencoder(checkpoint: str | Path) -> Path:
+    """The autoencoder a denoiser checkpoint was trained with, as its card names it (and, for cards
+    that record it, with the same digest): looked up beside the checkpoint, then among the shipped
+    weights; the first release's ``mini-ae`` for cards that name none."""
+    from fpeval.models.checkpoints import file_digest, read_card
+
+    checkpoint = Path(checkpoint)
+    try:
+        card = read_card(checkpoint)
+    except (OSError, ValueError):
+        card = {}
+    name, digest = card.get("autoencoder"), card.get("autoencoder_digest")
+    if not name:
+        return WEIGHTS / "mini-ae.safetensors"
+    for folder in (checkpoint.parent, WEIGHTS):
+        candidate = folder / name
+        if candidate.exists() and (digest is None or file_digest(candidate) == digest):
+            return candidate
+    raise ValueError(
+        f"{checkpoint} was trained with autoencoder {name}"
+        + (f" (digest {digest})" if digest else "")
+        + f", found neither beside it nor in {WEIGHTS}; pass the autoencoder's path explicitly"
+    )
+
+
 def load(name_or_path: str, **kwargs):
     """A backend by name (shipped FramePack-mini checkpoints) or by path (a HunyuanVideo-FramePack folder)."""
     if name_or_path in MINI_MODELS:
@@ -46,9 +71,8 @@ def load(name_or_path: str, **kwargs):
     if path.suffix == ".safetensors":
         from fpeval.models.mini_backend import MiniBackend
 
-        return MiniBackend.from_files(
-            path, kwargs.pop("autoencoder", WEIGHTS / "mini-ae.safetensors"), **kwargs
-        )
+        autoencoder = kwargs.pop("autoencoder", None) or card_autoencoder(path)
+        return MiniBackend.from_files(path, autoencoder, **kwargs)
     if not path.exists() and "/" not in name_or_path:
         raise ValueError(
             f"unknown model {name_or_path!r}; accepted: {', '.join(MINI_MODELS)}, a FramePack-mini .safetensors "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -55,6 +56,11 @@ def read_checkpoint(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
         raise ValueError(f"checkpoint {path} is not a readable safetensors file: {e}") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}  # fp16 storage
     return config, state
+
+
+def file_digest(path: str | Path) -> str:
+    """First 16 hex digits of a file's SHA-256: names a weights file's exact contents on a card."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def read_card(path: str | Path) -> dict:

@@ -27,7 +27,8 @@ class MiniConfig(BaseModel):
     tokens per frame, each carrying 4 x 4 x 8 = 128 latent values, hence a residual stream twice that
     wide (a 144-wide, 5-deep variant learned to copy from its context far more slowly). The first
     release used dim 128, depth 4, mlp_ratio 4, patch 2, pooled_above 4, rope (8, 12, 12) on 8 x 8
-    latents. Every checkpoint stores its own config."""
+    latents. ``carry`` is off by default so that checkpoints written before it load unchanged.
+    Every checkpoint stores its own config."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -41,6 +42,9 @@ class MiniConfig(BaseModel):
     pooled_above: int = 2  # k4 / k8 / k16 = average pooling + the k2 projection
     rope_axes_dim: tuple[int, int, int] = (16, 24, 24)
     rope_theta: float = 256.0
+    # carry: each section frame also sees, added to its own tokens, the nearest k1 context frame in
+    # time (image-concat conditioning as in image-to-video models), so copying needs no attention
+    carry: bool = False
 
     @property
     def head_dim(self) -> int:
@@ -67,6 +71,24 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     x_even, x_odd = x.unflatten(-1, (-1, 2)).unbind(-1)
     rotated = torch.stack([-x_odd, x_even], dim=-1).flatten(-2)
     return x * cos + rotated * sin
+
+
+def nearest_k1_frames(context: SectionContext, shape: torch.Size) -> torch.Tensor:
+    """For every section frame, the full-resolution (k1) context frame nearest to it in RoPE time
+    (the earlier one on ties), as (B, C, T, h, w); zeros when the context has no k1 frame."""
+    b, c, t, h, w = shape
+    frames, times = [], []
+    for group in context.groups:
+        if group.kernel == 1:
+            frames.append(group.latents)
+            times.append(torch.as_tensor(group.indices).flatten())
+    section = torch.as_tensor(context.section_indices).flatten()
+    if not frames:
+        return torch.zeros(shape, dtype=context.groups[0].latents.dtype if context.groups else torch.float32)
+    pool = torch.cat(frames, dim=2)
+    when = torch.cat(times).float()
+    distance = (section.float()[:, None] - when[None]).abs() * 2 + (when[None] > section.float()[:, None]).float()
+    return pool[:, :, distance.argmin(dim=1)]
 
 
 class Block(nn.Module):
@@ -125,6 +147,10 @@ class FramePackMini(nn.Module):
         self.embed.init_from_k1()
         self.image_embed = nn.Conv2d(cfg.latent_channels, cfg.dim, cfg.patch_size, stride=cfg.patch_size)
         self.image_type = nn.Parameter(torch.zeros(cfg.dim))
+        if cfg.carry:  # zero-initialised: a model continued from one without carry starts identical
+            self.carry_embed = nn.Linear(cfg.patch_size**2 * cfg.latent_channels, cfg.dim)
+            nn.init.zeros_(self.carry_embed.weight)
+            nn.init.zeros_(self.carry_embed.bias)
         self.time_mlp = nn.Sequential(nn.Linear(256, cfg.dim), nn.SiLU(), nn.Linear(cfg.dim, cfg.dim))
         self.blocks = nn.ModuleList(Block(cfg.dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
         self.norm_out = nn.LayerNorm(cfg.dim, elementwise_affine=False, eps=1e-6)
@@ -150,6 +176,10 @@ class FramePackMini(nn.Module):
         for (_, level), (_, _, span) in zip(by_group, span_iter, strict=False):
             sig[:, span] = level
         sig[:, packed.section] = sigma.to(x.device).float().view(-1, 1)
+        if self.config.carry:
+            carried = self.patchify(nearest_k1_frames(context, x.shape))
+            tokens = tokens.clone()
+            tokens[:, packed.section] = tokens[:, packed.section] + self.carry_embed(carried.to(tokens.dtype))
         # start-image tokens: no rotation (cos 1, sin 0), a learned type embedding, clean (sigma 0)
         img = (
             self.image_embed(cond.image_latents[:, :, 0].to(tokens.dtype)).flatten(2).transpose(1, 2)
@@ -171,6 +201,13 @@ class FramePackMini(nn.Module):
         out = out.view(b, t, gh, gw, c, p, p).permute(0, 4, 1, 2, 5, 3, 6)
         return out.reshape(b, c, t, h, w)
 
+    def patchify(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, T, h, w) -> (B, T*gh*gw, p*p*C), in the section's token order."""
+        b, c, t, h, w = x.shape
+        p = self.config.patch_size
+        x = x.reshape(b, c, t, h // p, p, w // p, p).permute(0, 2, 3, 5, 1, 4, 6)
+        return x.reshape(b, t * (h // p) * (w // p), c * p * p)
+
     # -- checkpoints ----------------------------------------------------------------------
     def save(self, path: str | Path, card: dict | None = None) -> Path:
         from fpeval.models.checkpoints import write_checkpoint
@@ -178,12 +215,17 @@ class FramePackMini(nn.Module):
         return write_checkpoint(path, self.state_dict(), self.config.model_dump(), card)
 
     @classmethod
-    def load(cls, path: str | Path) -> FramePackMini:
+    def load(cls, path: str | Path, **overrides) -> FramePackMini:
+        """Load a checkpoint. ``overrides`` may only switch on ``carry``, whose zero-initialised input
+        layer leaves the loaded model's outputs unchanged (a run can continue from a model without it)."""
         from fpeval.models.checkpoints import read_checkpoint
 
+        if set(overrides) - {"carry"}:
+            raise ValueError(f"only carry can be overridden when loading, got {sorted(overrides)}")
         config, state = read_checkpoint(path)
-        model = cls(MiniConfig(**config))
+        model = cls(MiniConfig(**{**config, **overrides}))
         missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not (k.startswith("carry_embed.") and not config.get("carry"))]
         if missing or unexpected:
             raise ValueError(
                 f"checkpoint {path} does not fit FramePack-mini: missing {missing[:5]}, unexpected {unexpected[:5]}"
