@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from fpeval.models.checkpoints import file_digest
 from fpeval.world import clip
 
 
@@ -120,7 +121,6 @@ def cached_world_latents(path: str | Path, ae_path: str | Path, cfg: DenoiserTra
 
     from fpeval.artifacts import atomic_path
     from fpeval.models.autoencoder import FrameAutoencoder
-    from fpeval.models.checkpoints import file_digest
 
     key = {"clips": str(cfg.clips), "clip_frames": str(cfg.clip_frames), "autoencoder": file_digest(ae_path)}
     path = Path(path)
