@@ -71,6 +71,12 @@ def store_votes(votes: pd.DataFrame, store_path: Path, study: str) -> int:
     return new
 
 
+def ratings_source(who: str, table: pd.DataFrame) -> str:
+    """Who the ratings come from, and the prior when the fit needed one (small or lopsided studies)."""
+    prior = table.attrs.get("prior")
+    return f"{who}; {prior}" if prior else who
+
+
 def judge_run(grid: Grid, per_video: pd.DataFrame, out: Path) -> pd.DataFrame:
     """Judge a finished run, store the votes in ``out/votes.sqlite`` and return its rating table."""
     from metrics.ratings import rating_table
@@ -80,5 +86,5 @@ def judge_run(grid: Grid, per_video: pd.DataFrame, out: Path) -> pd.DataFrame:
     votes = judge_votes(per_video, metrics, spec.name, spec.margin)
     store_votes(votes, out / "votes.sqlite", grid.name)
     table = rating_table(votes)
-    table.insert(0, "source", f"judge:{spec.name}")
+    table.insert(0, "source", ratings_source(f"judge:{spec.name}", table))
     return table

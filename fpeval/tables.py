@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from metrics.ratings import tie_tiers
+
 FORMATS = ("md", "latex", "html", "json")
+RANK_NOTE = (
+    "rank: the paper's, from ELO-K32 (K = 32, votes in time order): sorted from the top, a tier holds the "
+    "ELOs within 16 of its highest, rank = 1 + tiers above. BT rank: 1 + rows whose Bradley–Terry "
+    "interval lies wholly above this row's."
+)
 
 
 def _cell(est: float, lo: float, hi: float, digits: int = 3) -> str:
@@ -18,6 +25,7 @@ def _cell(est: float, lo: float, hi: float, digits: int = 3) -> str:
 
 def human_ratings(store_path: Path, study: str | None = None) -> pd.DataFrame | None:
     """The rating table of a vote store's human votes, or None when it has none."""
+    from fpeval.judge import ratings_source
     from fpeval.votes.store import VoteStore
     from metrics.ratings import rating_table
 
@@ -25,7 +33,7 @@ def human_ratings(store_path: Path, study: str | None = None) -> pd.DataFrame | 
     if votes.empty:
         return None
     table = rating_table(votes)
-    table.insert(0, "source", f"human ({len(votes)} votes)")
+    table.insert(0, "source", ratings_source(f"human ({len(votes)} votes)", table))
     return table
 
 
@@ -60,12 +68,15 @@ def build_table(run_dir: str | Path, votes: str | Path | None = None) -> pd.Data
         ratings = pd.read_csv(run_dir / "ratings.csv")
     if ratings is not None:
         r = ratings.set_index("competitor")
+        if "tier" not in r or r["tier"].isna().any():  # ratings written before ranks used ELO tiers
+            r["tier"] = tie_tiers(r["elo"])
         table["ELO-K32"] = [f"{r.loc[x, 'elo']:.0f}" if x in r.index else "" for x in rows]
+        table["rank"] = [int(r.loc[x, "tier"]) if x in r.index else "" for x in rows]
         table["BT [95 % CI]"] = [
             _cell(r.loc[x, "rating"], r.loc[x, "lower"], r.loc[x, "upper"], 4) if x in r.index else ""
             for x in rows
         ]
-        table["rank"] = [int(r.loc[x, "rank"]) if x in r.index else "" for x in rows]
+        table["BT rank"] = [int(r.loc[x, "rank"]) if x in r.index else "" for x in rows]
         table.attrs["ratings_source"] = str(ratings["source"].iloc[0])
     return table
 
@@ -74,7 +85,7 @@ def format_table(table: pd.DataFrame, fmt: str = "md") -> str:
     if fmt not in FORMATS:
         raise ValueError(f"unknown table format {fmt!r}; accepted: {', '.join(FORMATS)}")
     source = table.attrs.get("ratings_source")
-    note = f"Ratings from {source}." if source else "No ratings (no votes)."
+    note = f"Ratings from {source}. {RANK_NOTE}" if source else "No ratings (no votes)."
     if fmt == "md":
         return table.to_markdown() + f"\n\nCells: mean [95 % bootstrap CI]. {note}\n"
     if fmt == "latex":

@@ -181,7 +181,8 @@ def _strongly_connected(wins: np.ndarray) -> np.ndarray:
     return (reach > 0).all(axis=(-2, -1))
 
 
-def _unreachable_message(o_names: list[str], wins: np.ndarray) -> str:
+def _unreachable_hint(o_names: list[str], wins: np.ndarray) -> str:
+    """Who makes the Bradley–Terry MLE not exist: competitors that never win or never lose."""
     never_win = [o_names[i] for i in range(len(o_names)) if wins[i].sum() == 0]
     never_lose = [o_names[i] for i in range(len(o_names)) if wins[:, i].sum() == 0]
     detail = []
@@ -189,7 +190,11 @@ def _unreachable_message(o_names: list[str], wins: np.ndarray) -> str:
         detail.append(f"never wins: {', '.join(never_win)}")
     if never_lose:
         detail.append(f"never loses: {', '.join(never_lose)}")
-    hint = "; ".join(detail) or "the comparison graph is not strongly connected"
+    return "; ".join(detail) or "the comparison graph is not strongly connected"
+
+
+def _unreachable_message(o_names: list[str], wins: np.ndarray) -> str:
+    hint = _unreachable_hint(o_names, wins)
     return f"the Bradley–Terry MLE does not exist ({hint}); collect more votes or pass an explicit l2 prior"
 
 
@@ -437,13 +442,19 @@ def rank_by_intervals(lower: pd.Series, upper: pd.Series) -> pd.Series:
 
 
 def tie_tiers(ratings: pd.Series, width: float = TIE_TIER_WIDTH) -> pd.Series:
-    """The paper's rank with ties: 1 + number of competitors rated more than ``width`` above this one.
+    """The paper's rank with ties (applied there to ELO-K32): sorted from the top, a tier holds the
+    ratings within ``width`` of its highest; rank = 1 + the number of tiers above.
 
-    Differences within +-width (16 for ELO-K32) count as ties, so two competitors 16 apart share a rank.
-    """
-    r = ratings.to_numpy(float)
-    tier = 1 + (r[None, :] - r[:, None] > width).sum(axis=1)
-    return pd.Series(tier, index=ratings.index, name="tier")
+    The paper's Table 2 ELOs 1224, 1220 | 1174, 1173, 1170 | 1152 | 1087 | 1015 give ranks 1, 1, 2, 2, 2,
+    3, 4, 5. Missing ratings get no tier (NaN)."""
+    valid = ratings.dropna().astype(float).sort_values(ascending=False, kind="stable")
+    tier = pd.Series(np.nan, index=ratings.index, name="tier")
+    rank, top = 0, None
+    for name, value in valid.items():
+        if top is None or top - value > width:
+            rank, top = rank + 1, value
+        tier[name] = rank
+    return tier.astype("Int64") if valid.size == len(ratings) else tier
 
 
 def win_rate_matrix(
@@ -457,6 +468,12 @@ def win_rate_matrix(
         rate = np.where(games > 0, wins / np.where(games > 0, games, 1), np.nan)
     idx = pd.Index(o.names, name="competitor")
     return pd.DataFrame(rate, index=idx, columns=pd.Index(o.names, name="opponent"))
+
+
+# Prior used when a study cannot support the plain Bradley–Terry MLE (someone never wins or never
+# loses): strengths ~ N(0, 2^2) in natural log-odds, i.e. a standard deviation of about 350 Elo points.
+FALLBACK_L2 = 0.25
+MAX_DROPPED_SHARE = 0.05  # beyond this share of bootstrap rounds without an MLE, the prior is used
 
 
 def rating_table(
@@ -473,37 +490,48 @@ def rating_table(
 ) -> pd.DataFrame:
     """Tidy table, one row per competitor, best first.
 
-    Columns: competitor, rating (``method``), lower / upper (bootstrap CI), rank (CI-based), tier (the
-    paper's +-16 rule on ``rating``), elo (the paper's sequential ELO-K32), votes, win_rate (ties half).
+    Columns: competitor, rating (``method``), lower / upper (bootstrap CI), rank (CI-based), elo (the
+    paper's sequential ELO-K32, votes in time order), tier (the paper's rank: +-16 tiers on ``elo``),
+    votes, win_rate (ties half). Small or lopsided studies never fail: when the plain Bradley–Terry
+    MLE does not exist, or more than ``MAX_DROPPED_SHARE`` of the bootstrap resamples lack one (their
+    interval would be biased), the fit uses the prior ``FALLBACK_L2`` and ``table.attrs["prior"]`` says so.
     """
-    boot = bootstrap(
-        votes,
-        rounds=rounds,
-        seed=seed,
-        method=method,
-        confidence=confidence,
-        anchor=anchor,
-        both_bad=both_bad,
-        annotators=annotators,
-        l2=l2,
-    )
     o = outcomes(votes, both_bad, annotators)
     wins = o.wins()
+    options = dict(rounds=rounds, seed=seed, method=method, confidence=confidence, anchor=anchor)
+    options.update(both_bad=both_bad, annotators=annotators)
+    prior = None
+    if method == "bt" and l2 == 0 and o.n >= 2:
+        if not _strongly_connected(wins):
+            prior = f"no plain Bradley–Terry MLE ({_unreachable_hint(o.names, wins)})"
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                boot = bootstrap(votes, l2=0.0, **options)
+            share = boot.attrs["dropped_rounds"] / rounds
+            if share > MAX_DROPPED_SHARE:
+                prior = f"{share:.0%} of bootstrap resamples have no plain Bradley–Terry MLE"
+        if prior:
+            l2 = FALLBACK_L2
+            prior += f", so it is fitted with a N(0, {1 / math.sqrt(l2):g}^2) log-odds prior"
+    if prior or not (method == "bt" and l2 == 0 and o.n >= 2):
+        boot = bootstrap(votes, l2=l2, **options)
     games = (wins + wins.T).sum(axis=1)
     table = boot.copy()
     table["rank"] = rank_by_intervals(table["lower"], table["upper"])
-    table["tier"] = tie_tiers(table["rating"], tier_width)
     table["elo"] = elo(votes, 32.0, both_bad=both_bad, annotators=annotators).reindex(table.index)
+    table["tier"] = tie_tiers(table["elo"], tier_width)
     table["votes"] = games.astype(int)
     table["win_rate"] = wins.sum(axis=1) / np.maximum(games, 1)
     table = table.sort_values("rating", ascending=False, kind="stable").reset_index()
     table.attrs.update(boot.attrs)
+    table.attrs.update(l2=l2, prior=prior)
     return table
 
 
 def format_markdown(table: pd.DataFrame, digits: int = 1) -> str:
     """A :func:`rating_table` as a GitHub Markdown table."""
-    cols = [c for c in ("rating", "lower", "upper", "rank", "tier", "elo", "votes", "win_rate") if c in table]
+    cols = [c for c in ("rating", "lower", "upper", "rank", "elo", "tier", "votes", "win_rate") if c in table]
     lines = [
         "| competitor | " + " | ".join(cols) + " |",
         "| --- | " + " | ".join("---:" for _ in cols) + " |",

@@ -270,7 +270,8 @@ def test_a_checkpoint_path_loads_with_the_autoencoder_its_card_names(tmp_path):
 
     ae = FrameAutoencoder(AutoencoderConfig(width=32, blocks=1)).save(tmp_path / "my-ae.safetensors")
     den = small_model().save(
-        tmp_path / "den.safetensors", {"autoencoder": "my-ae.safetensors", "autoencoder_digest": file_digest(ae)}
+        tmp_path / "den.safetensors",
+        {"autoencoder": "my-ae.safetensors", "autoencoder_digest": file_digest(ae)},
     )
     assert card_autoencoder(den) == ae
     stale = small_model().save(

@@ -119,10 +119,27 @@ def test_online_elo_is_fastchat_k4():
     assert ratings.elo(votes, k=10, initial=1500).to_dict() == pytest.approx({"A": 1505.0, "B": 1495.0})
 
 
-def test_tie_tiers_follow_the_papers_plus_minus_16_rule():
-    r = pd.Series({"a": 1100, "b": 1090, "c": 1084, "d": 1083.9, "e": 1050, "f": 1049})
-    # b, c are within 16 of a; d is 16.1 below a; e and f are more than 16 below a..d.
-    assert ratings.tie_tiers(r).to_dict() == {"a": 1, "b": 1, "c": 1, "d": 2, "e": 5, "f": 5}
+def test_tie_tiers_give_the_papers_table_2_ranks():
+    table2 = pd.Series(
+        {
+            "repeat I2V": 1015,
+            "anchor": 1173,
+            "causal": 1087,
+            "DF sigma 0.1": 1170,
+            "DF sigma 0.5": 1174,
+            "history guidance": 1152,
+            "inverted": 1220,
+            "vanilla+D": 1224,
+        }
+    )
+    assert ratings.tie_tiers(table2).tolist() == [5, 2, 4, 2, 2, 3, 1, 1]
+
+
+def test_tie_tiers_open_a_new_tier_more_than_16_below_the_tiers_top():
+    r = pd.Series({"a": 1100, "b": 1090, "c": 1084, "d": 1083.9, "e": 1070, "f": 1049, "g": None})
+    # a..c lie within 16 of a; d opens tier 2, which e (13.9 below d) joins; f opens tier 3.
+    assert ratings.tie_tiers(r).iloc[:6].tolist() == [1, 1, 1, 2, 2, 3]
+    assert np.isnan(ratings.tie_tiers(r)["g"])
 
 
 def test_rank_by_intervals_counts_competitors_strictly_above():
@@ -199,7 +216,7 @@ def test_judge_and_human_votes_are_never_mixed_silently():
 def test_rating_table_columns_counts_and_order():
     votes, names = synthetic(n_votes=1500, n=4, seed=7)
     tidy = ratings.rating_table(votes, rounds=200)
-    expected_columns = ["competitor", "rating", "lower", "upper", "rank", "tier", "elo", "votes", "win_rate"]
+    expected_columns = ["competitor", "rating", "lower", "upper", "rank", "elo", "tier", "votes", "win_rate"]
     assert list(tidy.columns) == expected_columns
     assert tidy["rating"].is_monotonic_decreasing
     table = tidy.set_index("competitor")
@@ -311,3 +328,17 @@ def test_gold_accuracy_and_swap_consistency_per_annotator():
     swap = ratings.swap_consistency(votes)
     assert swap.loc["a"].tolist() == [2, 1, 0.5]
     assert swap.loc["b"].tolist() == [1, 1, 1.0]
+
+
+def test_a_small_lopsided_study_is_rated_with_a_stated_prior():
+    votes = frame([("A", "B", "left")] * 6 + [("A", "C", "left")] * 2 + [("B", "C", "tie")] * 2)
+    with pytest.raises(ValueError, match="never loses: A"):
+        ratings.bradley_terry(votes)
+    table = ratings.rating_table(votes, rounds=200).set_index("competitor")
+    assert "never loses: A" in table.attrs["prior"] and table.attrs["l2"] == ratings.FALLBACK_L2
+    assert table.index[0] == "A" and np.isfinite(table[["rating", "lower", "upper"]].to_numpy()).all()
+    expected = ratings.bradley_terry(votes, l2=ratings.FALLBACK_L2)
+    assert table["rating"].to_dict() == pytest.approx(expected.to_dict())
+    assert table["tier"].to_dict() == ratings.tie_tiers(ratings.elo(votes)).to_dict()
+    full = ratings.rating_table(frame([("A", "B", "left"), ("B", "A", "left")] * 5), rounds=50)
+    assert full.attrs["prior"] is None and full.attrs["l2"] == 0

@@ -108,12 +108,21 @@ def test_tables_in_every_format(finished):
     _, out = finished
     table = build_table(out)
     assert list(table.index) == ["vanilla", "inverted", "endpoint"]
-    assert {"clarity_laplacian", "Δ colourfulness (%)", "ELO-K32", "rank"} <= set(table.columns)
-    assert "judge:drift" in format_table(table, "md")
+    assert {"clarity_laplacian", "Δ colourfulness (%)", "ELO-K32", "rank", "BT rank"} <= set(table.columns)
+    elos = table["ELO-K32"].astype(float).sort_values(ascending=False)
+    tops, expected = [], {}  # the paper's rank, recomputed: a new tier more than 16 below a tier's top
+    for row, value in elos.items():
+        if not tops or tops[-1] - value > 16:
+            tops.append(value)
+        expected[row] = len(tops)
+    assert table["rank"].to_dict() == expected
+    assert "judge:drift" in format_table(table, "md") and "rank: the paper's, from ELO-K32" in format_table(
+        table
+    )
     assert "\\begin{tabular}" in format_table(table, "latex")
     assert "<table" in format_table(table, "html")
     data = json.loads(format_table(table, "json"))
-    assert data["ratings_source"] == "judge:drift" and len(data["rows"]) == 3
+    assert data["ratings_source"].startswith("judge:drift") and len(data["rows"]) == 3
     with pytest.raises(ValueError, match="accepted: md, latex, html, json"):
         format_table(table, "xlsx")
     with pytest.raises(ValueError, match="not a finished run"):

@@ -87,7 +87,9 @@ def nearest_k1_frames(context: SectionContext, shape: torch.Size) -> torch.Tenso
         return torch.zeros(shape, dtype=context.groups[0].latents.dtype if context.groups else torch.float32)
     pool = torch.cat(frames, dim=2)
     when = torch.cat(times).float()
-    distance = (section.float()[:, None] - when[None]).abs() * 2 + (when[None] > section.float()[:, None]).float()
+    distance = (section.float()[:, None] - when[None]).abs() * 2 + (
+        when[None] > section.float()[:, None]
+    ).float()
     return pool[:, :, distance.argmin(dim=1)]
 
 

@@ -218,7 +218,8 @@ def report_cmd(
             "seed": seed,
             "annotators": annotators,
             "both_bad": both_bad,
-            "l2": l2,
+            "l2": table.attrs.get("l2", l2),
+            "prior": table.attrs.get("prior"),
             "dropped_rounds": table.attrs.get("dropped_rounds", 0),
             "ratings": json.loads(table.to_json(orient="records")),
             "quality": quality,
@@ -228,7 +229,9 @@ def report_cmd(
     typer.echo(
         f"{method} ratings from {int(table['votes'].sum() // 2)} votes ({annotators}); "
         f"{int(100 * table.attrs.get('confidence', 0.95))}% bootstrap CI over {rounds} rounds; "
-        "rank = 1 + competitors whose lower bound beats this upper bound; tier = +-16 ties\n"
+        "rank = 1 + competitors whose lower bound beats this upper bound; "
+        "tier = the paper's rank: +-16 tiers of ELO-K32\n"
+        + (f"Note: {table.attrs['prior']}.\n" if table.attrs.get("prior") else "")
     )
     typer.echo(ratings.format_markdown(table))
     if quality:
