@@ -23,17 +23,39 @@ def _cell(est: float, lo: float, hi: float, digits: int = 3) -> str:
     return f"{est:.{digits}g} [{lo:.{digits}g}, {hi:.{digits}g}]"
 
 
-def human_ratings(store_path: Path, study: str | None = None) -> pd.DataFrame | None:
-    """The rating table of a vote store's human votes, or None when it has none."""
+def human_ratings(votes: str | Path, run_dir: str | Path, rows: list[str]) -> pd.DataFrame:
+    """The rating table of the human votes cast in the studies designed from ``run_dir``.
+
+    ``votes`` is a study folder or a vote store (``votes.sqlite``). Studies are matched to the run by
+    the results folder their design recorded, not by name; votes count when both sides are rows of
+    the run. A missing store, no matching study or no human votes yet is an error."""
     from fpeval.judge import ratings_source
     from fpeval.votes.store import VoteStore
+    from fpeval.votes.study import DATABASE
     from metrics.ratings import rating_table
 
-    votes = VoteStore(store_path).votes(study=study, annotators="humans")
-    if votes.empty:
-        return None
-    table = rating_table(votes)
-    table.insert(0, "source", ratings_source(f"human ({len(votes)} votes)", table))
+    path = Path(votes)
+    store_path = path / DATABASE if path.is_dir() else path
+    if not store_path.is_file():
+        raise ValueError(f"--votes {votes}: no vote store there (give a study folder or its {DATABASE})")
+    store = VoteStore(store_path)
+    run = Path(run_dir).resolve()
+    designed_from = {sid: store.study(sid)["meta"].get("results_dir") for sid in store.studies()["study_id"]}
+    studies = [sid for sid, src in designed_from.items() if src and Path(src).resolve() == run]
+    if not studies:
+        sources = sorted({str(src) for src in designed_from.values() if src}) or ["none recorded"]
+        raise ValueError(
+            f"no study in {store_path} was designed from {run_dir} (its studies come from: {', '.join(sources)}); "
+            f"design one with `fpeval votes design {run_dir} --out STUDY`"
+        )
+    picked = pd.concat([store.votes(study=sid, annotators="humans") for sid in studies], ignore_index=True)
+    picked = picked[picked["left"].isin(rows) & picked["right"].isin(rows)]
+    store.close()
+    if picked.empty:
+        raise ValueError(f"the studies in {store_path} designed from {run_dir} have no human votes yet")
+    table = rating_table(picked.sort_values("created_at", kind="stable"))
+    who = f"people ({len(picked)} votes, {picked['annotator'].nunique()} annotators)"
+    table.insert(0, "source", ratings_source(who, table))
     return table
 
 
@@ -63,7 +85,7 @@ def build_table(run_dir: str | Path, votes: str | Path | None = None) -> pd.Data
                 )
             cells = [_cell(*s.loc[(r, metric), ["estimate", "lower", "upper"]]) for r in rows]
             table[label.format(metric)] = cells
-    ratings = human_ratings(Path(votes), grid["name"]) if votes else None
+    ratings = human_ratings(votes, run_dir, rows) if votes else None
     if ratings is None and (run_dir / "ratings.csv").is_file():
         ratings = pd.read_csv(run_dir / "ratings.csv")
     if ratings is not None:

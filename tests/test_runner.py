@@ -201,3 +201,44 @@ def test_findings_are_checked_against_an_independent_paired_difference(finished)
     assert findings.loc[findings["finding"] == "F2", "estimate"].item() == pytest.approx(expected)
     f1 = findings[findings["finding"] == "F1"]
     assert list(f1["measure"].str.split(" %").str[0]) == ["Δ clarity_laplacian", "Δ colourfulness"]
+
+
+def test_the_table_shows_peoples_ratings_from_the_study_designed_from_the_run(finished, tmp_path):
+    from fpeval.votes.design import design_study
+    from fpeval.votes.study import Study
+
+    _, out = finished
+    study_dir = tmp_path / "study"
+    design_study(out, study_dir, name="someone's study", gold=0, repeats=0, annotators=["ann1", "ann2"])
+    study = Study.open(study_dir)
+    pairs = study.store.pairs(study.study_id).set_index("pair_id")
+    rank = {"inverted": 0, "endpoint": 1, "vanilla": 2}  # people prefer inverted, then endpoint
+    for annotator in ("ann1", "ann2"):
+        k = 0
+        while (pair := study.store.next_pair(study.study_id, annotator)) is not None:
+            p = pairs.loc[pair["pair_id"]]
+            choice = "left" if rank[p["left"]] < rank[p["right"]] else "right"
+            study.store.add_vote(
+                f"{annotator}-{k}",
+                study.study_id,
+                pair["pair_id"],
+                annotator,
+                p["left_item"],
+                p["right_item"],
+                choice,
+            )
+            k += 1
+    n = study.store.count_votes(study.study_id)
+    study.store.close()
+    table = build_table(out, votes=study_dir)
+    text = format_table(table)
+    assert f"Ratings from people ({n} votes, 2 annotators" in text and "judge" not in text
+    assert table["ELO-K32"].astype(float).idxmax() == "inverted"
+    assert table["ELO-K32"].astype(float).idxmin() == "vanilla"
+    assert table["rank"]["inverted"] == 1
+    missing = tmp_path / "nowhere" / "votes.sqlite"
+    with pytest.raises(ValueError, match="no vote store there"):
+        build_table(out, votes=missing)
+    assert not missing.parent.exists()  # nothing created
+    with pytest.raises(ValueError, match="no study in .* was designed from"):
+        build_table(out, votes=out / "votes.sqlite")  # the judge's store: no study designed from the run
