@@ -96,13 +96,13 @@ def test_the_report_runs_on_a_tiny_setting(backend, tmp_path):
         tmp_path,
         images=3,
         sections=(2,),
-        variants=("vanilla", "inverted"),
+        variants=("vanilla:td_f16k4f4k2f1k1_g9", "inverted"),
         steps=1,
         filmstrips=1,
         log=lambda m: None,
     )
     per_video = tables["retention_per_video"]
-    assert sorted(set(per_video["variant"])) == sorted([WORLD, "vanilla", "inverted"])
+    assert sorted(set(per_video["variant"])) == sorted([WORLD, "vanilla:td_f16k4f4k2f1k1_g9", "inverted"])
     assert len(per_video) == 3 * 3 and per_video["image"].tolist()[:3] == [0, 1, 2]
     assert len(tables["retention_per_section"]) == 3 * 3 * 2
     for name in (
