@@ -100,3 +100,33 @@ def test_votes_is_registered_in_the_main_cli():
 
     r = runner.invoke(app, ["votes", "--help"])
     assert r.exit_code == 0 and "design" in r.output and "report" in r.output
+
+
+def test_rotating_a_link_keeps_the_queue_and_revoking_stops_it(tmp_path):
+    results = make_results(tmp_path / "results", images=("img0", "img1", "img2"), frames=2, size=16)
+    study_dir = tmp_path / "study"
+    assert runner.invoke(votes_app, ["design", str(results), "--out", str(study_dir)]).exit_code == 0
+
+    def add(*extra):
+        r = runner.invoke(votes_app, ["annotators", str(study_dir), "--add", "ann", *extra])
+        assert r.exit_code == 0, r.output
+        token = r.output.split("/?token=")[1].split()[0]
+        line = next(x for x in r.output.splitlines() if x.startswith("ann "))
+        return token, int(line.split("/")[1].split()[0])
+
+    first, queued = add("--limit", "5")
+    second, again = add("--limit", "5")  # a new link, the same 5 pairs
+    assert queued == again == 5 and first != second
+    study = Study.open(study_dir)
+    assert study.store.annotator_for_token(first) is None and study.store.annotator_for_token(second) == "ann"
+    _, grown = add("--more", "3")
+    queue = study.store.assigned_pairs(study.study_id, "ann")
+    kinds = study.store.pairs(study.study_id).set_index("pair_id")["kind"]
+    assert grown == len(queue) == len(set(queue))  # three further pairs (and their repeats), none twice
+    assert sum(kinds[q] != "repeat" for q in queue) == 5 + 3
+    r = runner.invoke(votes_app, ["annotators", str(study_dir), "--revoke", "ann"])
+    assert r.exit_code == 0 and "link revoked" in r.output
+    assert study.store.annotator_for_token(second) is None
+    assert "ann" not in study.tokens()["annotators"]
+    r = runner.invoke(votes_app, ["annotators", str(study_dir), "--revoke", "ann"])
+    assert r.exit_code == 2 and "no active link" in r.output

@@ -93,18 +93,31 @@ def design_cmd(
 def annotators_cmd(
     study_dir: Path = typer.Argument(..., help="Study folder."),
     add: list[str] = typer.Option(
-        [], "--add", help="Register an annotator (or rotate their token); repeatable."
+        [],
+        "--add",
+        help="Register an annotator and print their link; for one already registered, a new link "
+        "(the old one stops working, queue and votes stay); repeatable.",
     ),
     limit: int | None = typer.Option(
         None, "--limit", help="Pairs to assign to each new annotator (default: all)."
     ),
+    more: int = typer.Option(
+        0, "--more", min=0, help="With --add of an annotator who has a queue: append this many further pairs."
+    ),
+    revoke: list[str] = typer.Option(
+        [], "--revoke", help="Invalidate an annotator's link (their votes stay); repeatable."
+    ),
 ) -> None:
-    """Add annotators and list everyone's progress."""
+    """Issue, rotate and revoke annotator links, and list everyone's progress."""
     from fpeval.votes.study import Study
 
     study = Study.open(study_dir)
+    for who in revoke:
+        if not study.revoke(who):
+            raise ValueError(f"annotator {who!r} has no active link in {study_dir}")
+        typer.echo(f"annotator {who}: link revoked")
     for who in add:
-        typer.echo(f"annotator {who}: /?token={study.add_annotator(who, limit=limit)}")
+        typer.echo(f"annotator {who}: /?token={study.add_annotator(who, limit=limit, more=more)}")
     for who in study.store.annotators()["annotator_id"]:
         done, total = study.store.progress(study.study_id, who)
         if total:

@@ -356,6 +356,16 @@ class VoteStore:
             )
         return token
 
+    def revoke_token(self, annotator_id: str) -> bool:
+        """Invalidate a human annotator's token (their votes stay); False if there was none."""
+        with self._write() as con:
+            cur = con.execute(
+                "UPDATE annotators SET token_hash = NULL WHERE annotator_id = ? AND kind = 'human' "
+                "AND token_hash IS NOT NULL",
+                (annotator_id,),
+            )
+            return cur.rowcount > 0
+
     def annotator_for_token(self, token: str | None) -> str | None:
         if not token:
             return None
@@ -387,6 +397,14 @@ class VoteStore:
                 [(study_id, annotator_id, pid, start + i) for i, pid in enumerate(pair_ids)],
             )
             return con.total_changes - before
+
+    def assigned_pairs(self, study_id: str, annotator_id: str) -> list[str]:
+        """An annotator's queue, in order."""
+        rows = self._conn().execute(
+            "SELECT pair_id FROM assignments WHERE study_id = ? AND annotator_id = ? ORDER BY position",
+            (study_id, annotator_id),
+        )
+        return [r[0] for r in rows.fetchall()]
 
     def assignment_counts(self, study_id: str) -> dict[str, int]:
         """How many annotators each pair is assigned to."""

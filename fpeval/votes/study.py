@@ -77,6 +77,14 @@ class Study:
     def _save_tokens(self, tokens: dict) -> None:
         write_secret(self.root / TOKENS, json.dumps(tokens, indent=2))
 
+    def revoke(self, annotator_id: str) -> bool:
+        """Invalidate an annotator's link; their votes and queue stay (``add_annotator`` issues a new one)."""
+        revoked = self.store.revoke_token(annotator_id)
+        tokens = self.tokens()
+        if tokens["annotators"].pop(annotator_id, None) is not None or revoked:
+            self._save_tokens(tokens)
+        return revoked
+
     def new_admin_token(self) -> str:
         token = self.store.new_admin_token(self.study_id)
         tokens = self.tokens()
@@ -84,23 +92,37 @@ class Study:
         self._save_tokens(tokens)
         return token
 
-    def add_annotator(self, annotator_id: str, limit: int | None = None, seed: int | None = None) -> str:
+    def add_annotator(
+        self, annotator_id: str, limit: int | None = None, seed: int | None = None, more: int = 0
+    ) -> str:
         """Register a human annotator, queue their pairs and return their (new) token.
 
         Each annotator gets every pair, or with ``limit`` the least-covered ones (so votes spread evenly),
         in a personal random order where a repeated swapped pair comes some pairs after its original.
+        For an annotator who already has a queue this only rotates the token (the old link stops
+        working; the queue and the votes stay), unless ``more`` asks for that many further pairs.
         """
         from fpeval.votes.design import annotation_order
 
         if annotator_id.startswith("judge:"):
             raise ValueError("'judge:' ids are reserved for automatic judges; they need no token")
+        if more < 0:
+            raise ValueError(f"more must be >= 0, got {more}")
+        _, queued = self.store.progress(self.study_id, annotator_id)
         token = self.store.add_annotator(annotator_id)
-        pairs = self.store.pairs(self.study_id)
-        coverage = self.store.assignment_counts(self.study_id)
-        if seed is None:
-            seed = int.from_bytes(os.urandom(4), "little")
-        order = annotation_order(pairs, np.random.default_rng(seed), limit=limit, coverage=coverage)
-        self.store.assign(self.study_id, annotator_id, order)
+        if not queued or more:
+            pairs = self.store.pairs(self.study_id)
+            coverage = self.store.assignment_counts(self.study_id)
+            if seed is None:
+                seed = int.from_bytes(os.urandom(4), "little")
+            mine = set(self.store.assigned_pairs(self.study_id, annotator_id)) if queued else set()
+            order = annotation_order(
+                pairs[~pairs["pair_id"].isin(mine)],
+                np.random.default_rng(seed),
+                limit=more if queued else limit,
+                coverage=coverage,
+            )
+            self.store.assign(self.study_id, annotator_id, order)
         tokens = self.tokens()
         tokens["annotators"][annotator_id] = token
         self._save_tokens(tokens)
