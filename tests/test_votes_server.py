@@ -146,6 +146,8 @@ def test_media_is_served_by_opaque_id_only_to_its_annotators(env):
     assert client.get(f"/media/{items['media_id'].iloc[0]}").status_code == 404  # originals are not served
     assert client.get("/media/..%2Fstudy.json").status_code == 404
     assert TestClient(create_app(study)).get(state["video"]).status_code == 401
+    for response in (r, ranged):  # file times would reveal the design order
+        assert "etag" not in response.headers and "last-modified" not in response.headers
 
 
 def test_nothing_an_annotator_receives_names_a_row_variant_or_path(env):
@@ -214,3 +216,73 @@ def test_admin_endpoints_need_the_admin_token(env):
     records = client.get("/api/admin/export?format=json", headers=admin).json()
     assert len(records) == 1 and records[0]["pair_id"] == pid
     assert client.get("/api/admin/export?format=xml", headers=admin).status_code == 422
+
+
+def test_fuzzed_requests_get_4xx_never_500_and_store_nothing(env):
+    _, study, tokens, client = env
+    as_annotator(client, tokens["ann_few"])
+    mine = client.get("/api/next").json()["pair"]["pair_id"]
+    quoted = mine.encode()
+    raw = [
+        b"[" * 3000 + b"]" * 3000,  # deeper than the JSON parser's recursion limit
+        b'{"uuid": ' + b"[" * 900 + b"]" * 900 + b', "pair_id": "p", "choice": "left"}',
+        b'{"uuid": "\\ud800", "pair_id": "' + quoted + b'", "choice": "left"}',  # a lone surrogate
+        b'{"uuid": "ok", "pair_id": "\\udfff' + quoted + b'", "choice": "left"}',
+        b'{"uuid": "a\\u0000b", "pair_id": "x", "choice": "left"}',
+        b'{"uuid": "' + b"u" * 101 + b'", "pair_id": "x", "choice": "left"}',
+        b'{"uuid": {"a": 1}, "pair_id": "x", "choice": "left"}',
+        b"\xff\xfe\x00",
+        b"x" * 5000,
+        b"",
+        b"null",
+        b'"just a string"',
+    ]
+    for body in raw:
+        r = client.post("/api/votes", content=body, headers={"content-type": "application/json"})
+        assert 400 <= r.status_code < 500, (body[:60], r.status_code, r.text[:200])
+    for token in ("forged", "tab\tbed", "x" * 5000, ""):
+        fresh = TestClient(create_app(study))
+        fresh.cookies.set(COOKIE, token)
+        r = fresh.post("/api/votes", content=b"[" * 3000, headers={"content-type": "application/json"})
+        assert r.status_code == 401  # the token is checked before the body is read
+        link = fresh.get("/", params={"token": token}, follow_redirects=False)
+        assert link.status_code == 401 and COOKIE not in link.headers.get("set-cookie", "")
+    assert study.store.count_votes() == 0
+    assert vote(client, mine).status_code == 201  # still serving
+
+
+def test_a_link_for_another_annotator_asks_before_switching_the_session(env):
+    _, _, tokens, client = env
+    client.get(f"/?token={tokens['ann_one']}")
+    assert client.get("/api/next").json()["annotator"] == "ann_one"
+    r = client.get(f"/?token={tokens['ann_two']}", follow_redirects=False)
+    assert r.status_code == 200 and "already signed in" in r.text and 'action="/session"' in r.text
+    assert client.get("/api/next").json()["annotator"] == "ann_one"  # nothing switched yet
+    r = client.post("/session", data={"token": tokens["ann_two"]}, follow_redirects=False)
+    assert r.status_code == 303
+    assert client.get("/api/next").json()["annotator"] == "ann_two"
+    assert client.post("/session", data={"token": "forged"}).status_code == 401
+    assert client.get("/api/next").json()["annotator"] == "ann_two"
+    r = client.get(f"/?token={tokens['ann_two']}", follow_redirects=False)  # the same annotator: no question
+    assert r.status_code == 303
+
+
+def test_serve_refuses_a_busy_port_and_a_bad_host_with_one_line(env, tmp_path):
+    import socket
+
+    from typer.testing import CliRunner
+
+    from fpeval.votes.cli import votes_app
+
+    summary = env[0]
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        port = busy.getsockname()[1]
+        for args in (["--port", str(port)], ["--host", "no-such-host.invalid"], ["--port", "70000"]):
+            r = CliRunner().invoke(votes_app, ["serve", str(summary.root), *args])
+            assert r.exit_code == 2, (args, r.output)
+            assert "Traceback" not in r.output and ("cannot listen" in r.output or "--port" in r.output)
+    finally:
+        busy.close()

@@ -74,6 +74,7 @@ def design_cmd(
         name=name,
         annotators=annotator,
         pairs_per_annotator=pairs_per_annotator,
+        progress=True,
     )
     c = summary.counts
     typer.echo(

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from fpeval.artifacts import atomic_path, write_text
 from fpeval.votes.store import VoteStore, now_iso
@@ -264,6 +265,7 @@ def design_study(
     name: str | None = None,
     annotators: tuple[str, ...] | list[str] = (),
     pairs_per_annotator: int | None = None,
+    progress: bool = False,
 ) -> DesignSummary:
     """Build a study folder from RESULTS_DIR (see the module docstring); ``out`` must not exist yet.
 
@@ -341,6 +343,8 @@ def design_study(
             return image_media[clip.group]
 
         pairs = []
+        planned = len(plans) + _count(gold, len(plans)) + min(_count(repeats, len(plans)), len(plans))
+        bar = tqdm(total=planned, desc="side-by-side videos", unit="pair", disable=not progress)
 
         def add_pair(left_clip, right_clip, left_item, right_item, left_frames, right_frames, **extra):
             fps = left_clip.fps
@@ -365,6 +369,7 @@ def design_study(
                 **extra,
             }
             pairs.append(pair)
+            bar.update(1)
             return pair
 
         regular = []
@@ -411,6 +416,7 @@ def design_study(
                 repeat_of=original["pair_id"],
             )
 
+        bar.close()
         store.add_media(study_id, media)
         store.add_items(study_id, items)
         store.add_pairs(study_id, pairs)

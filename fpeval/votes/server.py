@@ -1,25 +1,35 @@
 """The voting web app (Starlette): a blind, keyboard-driven A/B page per annotator, plus admin endpoints.
 
-Annotators open ``/?token=<their token>``; the token moves into an HttpOnly cookie and the page loads
-pairs from ``/api/next`` and posts votes to ``/api/votes``. Media are served by opaque id to the
+Annotators open ``/?token=<their token>``; in a browser without a session the token moves into an
+HttpOnly cookie; a browser already signed in as someone else is asked to confirm the switch first. The
+page loads pairs from ``/api/next`` and posts votes to ``/api/votes``. Media are served by opaque id to the
 annotator they are assigned to. Admin endpoints (``/api/admin/stats``, ``/api/admin/export``) need
 ``Authorization: Bearer <admin token>``. A vote is acknowledged only after SQLite committed it to disk.
 """
 
 from __future__ import annotations
 
+import html
 import ipaddress
 import json
 import socket
 from importlib import resources
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -29,6 +39,7 @@ from fpeval.votes.study import Study
 
 COOKIE = "fpeval_token"
 MAX_BODY_BYTES = 4096
+MAX_ID_CHARS = 100
 VOTE_FIELDS = {"uuid", "pair_id", "choice", "time_on_task_s"}
 ERROR_STATUS = {UnknownPair: 404, NotAssigned: 403, ConflictingVote: 409, InvalidVote: 422}
 STATIC = Path(str(resources.files("fpeval.votes") / "static"))
@@ -97,9 +108,38 @@ async def read_json(request: Request, limit: int) -> dict:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise HTTPError(400, "malformed JSON body") from None
+    except RecursionError:
+        raise HTTPError(400, "JSON body nested too deeply") from None
     if not isinstance(data, dict):
         raise HTTPError(400, "the JSON body must be an object")
+    if any(isinstance(v, (dict, list)) for v in data.values()):
+        raise HTTPError(422, "the JSON body must be a flat object (strings and numbers only)")
     return data
+
+
+def valid_id(value) -> bool:
+    """A printable string of 1..MAX_ID_CHARS characters that UTF-8 can store (no lone surrogates)."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_CHARS or not value.isprintable():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class BlindFileResponse(FileResponse):
+    """A file response without Last-Modified or ETag: file times would reveal the design order."""
+
+    def set_stat_headers(self, stat_result) -> None:
+        self.headers.setdefault("content-length", str(stat_result.st_size))
+
+
+SWITCH_PAGE = """<!doctype html><meta charset="utf-8"><title>Switch annotator?</title>
+<p>This browser is already signed in for another annotator of this study.</p>
+<p>Open this link only if it was given to you. Switch this browser to the link's annotator?</p>
+<form method="post" action="/session"><input type="hidden" name="token" value="{token}">
+<button type="submit">Switch</button> <a href="/">Keep the current session</a></form>"""
 
 
 def create_app(study: Study | str | Path, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
@@ -111,7 +151,7 @@ def create_app(study: Study | str | Path, max_body_bytes: int = MAX_BODY_BYTES) 
         token = _bearer(request) or request.cookies.get(COOKIE)
         if not token:
             raise HTTPError(401, "missing annotator token: open your personal link (…/?token=…)")
-        annotator = store.annotator_for_token(token)
+        annotator = store.annotator_for_token(token) if valid_id(token) else None
         if annotator is None:
             raise HTTPError(401, "unknown annotator token")
         return annotator
@@ -123,15 +163,36 @@ def create_app(study: Study | str | Path, max_body_bytes: int = MAX_BODY_BYTES) 
         if not store.is_admin(study.study_id, token):
             raise HTTPError(403, "wrong admin token")
 
+    def signed_in(token: str) -> Response:
+        response = RedirectResponse("/", status_code=303)  # the token leaves the address bar
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=30 * 86400)
+        return response
+
     async def index(request: Request) -> Response:
         token = request.query_params.get("token")
         if token is not None:
-            if await run_in_threadpool(store.annotator_for_token, token) is None:
+            if not valid_id(token) or await run_in_threadpool(store.annotator_for_token, token) is None:
                 return PlainTextResponse("unknown annotator token", status_code=401)
-            response = RedirectResponse("/", status_code=303)  # the token leaves the address bar
-            response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=30 * 86400)
-            return response
+            current = request.cookies.get(COOKIE)
+            holder = await run_in_threadpool(store.annotator_for_token, current) if current else None
+            if holder is not None and current != token:  # someone else's session: ask first
+                return HTMLResponse(SWITCH_PAGE.format(token=html.escape(token, quote=True)))
+            return signed_in(token)
         return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    async def switch_session(request: Request) -> Response:
+        if (
+            request.headers.get("content-type", "").split(";")[0].strip()
+            != "application/x-www-form-urlencoded"
+        ):
+            raise HTTPError(415, "send the confirmation form")
+        body = await request.body()
+        if len(body) > max_body_bytes:
+            raise HTTPError(413, f"request body larger than {max_body_bytes} bytes")
+        token = parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0]
+        if not valid_id(token) or await run_in_threadpool(store.annotator_for_token, token) is None:
+            return PlainTextResponse("unknown annotator token", status_code=401)
+        return signed_in(token)
 
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -152,18 +213,13 @@ def create_app(study: Study | str | Path, max_body_bytes: int = MAX_BODY_BYTES) 
         annotator = await run_in_threadpool(annotator_of, request)
         return JSONResponse(await run_in_threadpool(view, annotator))
 
-    def submit(token: str | None, data: dict) -> dict:
-        annotator = store.annotator_for_token(token) if token else None
-        if annotator is None:
-            raise HTTPError(401, "unknown annotator token")
+    def submit(annotator: str, data: dict) -> dict:
         session = AnnotationSession(study, annotator)
         stored = session.submit(data["uuid"], data["pair_id"], data["choice"], data.get("time_on_task_s"))
         return {"stored": stored, "duplicate": not stored, "progress": session.progress()}
 
     async def post_vote(request: Request) -> Response:
-        token = _bearer(request) or request.cookies.get(COOKIE)
-        if not token:
-            raise HTTPError(401, "missing annotator token: open your personal link (…/?token=…)")
+        annotator = await run_in_threadpool(annotator_of, request)  # before anything of the body is read
         data = await read_json(request, max_body_bytes)
         unknown = set(data) - VOTE_FIELDS
         if unknown:
@@ -171,23 +227,27 @@ def create_app(study: Study | str | Path, max_body_bytes: int = MAX_BODY_BYTES) 
         missing = {"uuid", "pair_id", "choice"} - set(data)
         if missing:
             raise HTTPError(422, f"missing field(s): {', '.join(sorted(missing))}")
-        if not all(isinstance(data[k], str) for k in ("uuid", "pair_id", "choice")):
-            raise HTTPError(422, "uuid, pair_id and choice must be strings")
+        if not all(valid_id(data[k]) for k in ("uuid", "pair_id", "choice")):
+            raise HTTPError(
+                422, f"uuid, pair_id and choice must be printable strings of 1-{MAX_ID_CHARS} characters"
+            )
         t = data.get("time_on_task_s")
         if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))):
             raise HTTPError(422, "time_on_task_s must be a number of seconds")
-        result = await run_in_threadpool(submit, token, data)
+        result = await run_in_threadpool(submit, annotator, data)
         return JSONResponse(result, status_code=201 if result["stored"] else 200)
 
     async def media(request: Request) -> Response:
         annotator = await run_in_threadpool(annotator_of, request)
         media_id = request.path_params["media_id"]
+        if not valid_id(media_id):
+            raise HTTPError(404, "no such media")
         visible = await run_in_threadpool(store.media_visible_to, study.study_id, annotator, media_id)
         found = study.media_path(media_id) if visible else None
         if found is None:
             raise HTTPError(404, "no such media")
         path, mime = found
-        return FileResponse(path, media_type=mime, headers={"Cache-Control": "private, max-age=3600"})
+        return BlindFileResponse(path, media_type=mime, headers={"Cache-Control": "private, max-age=3600"})
 
     async def admin_stats(request: Request) -> Response:
         require_admin(request)
@@ -215,6 +275,7 @@ def create_app(study: Study | str | Path, max_body_bytes: int = MAX_BODY_BYTES) 
 
     routes = [
         Route("/", index),
+        Route("/session", switch_session, methods=["POST"]),
         Route("/api/health", health),
         Route("/api/next", next_pair),
         Route("/api/votes", post_vote, methods=["POST"]),
@@ -283,11 +344,17 @@ def serve(
 
     study = Study.open(study_dir)
     app = create_app(study)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"--port must be in 0..65535, got {port}")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP: asyncio only sets TCP_NODELAY on such sockets (else ~40 ms per request).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as e:  # busy port, unknown host name, address not on this machine
+        sock.close()
+        raise ValueError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     sock.listen(128)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
