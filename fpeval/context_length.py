@@ -96,13 +96,18 @@ def context_length_table(
 
 
 def plot_context_length(df: pd.DataFrame, path: str | Path) -> Path:
+    """``context_length_figure`` written to ``path``."""
+    from fpeval.figures import save_figure
+
+    return save_figure(context_length_figure(df), path, dpi=120)
+
+
+def context_length_figure(df: pd.DataFrame):
     """Two panels: total tokens per section for every schedule (td) vs the baselines, and the tail options."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
+    fig = Figure(figsize=(12, 4.5), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
     packed = df[df["tail"].isin(["td", "none"])]
     for family, g in packed.groupby("family", sort=False):
         style = "--" if family.startswith(("no packing", "Eq. 2")) else "-"
@@ -122,10 +127,7 @@ def plot_context_length(df: pd.DataFrame, path: str | Path) -> Path:
         ax2.plot(g["history_frames"], g["context_tokens"], label=f"{tail}")
     ax2.set(xlabel="history latent frames T", ylabel="context tokens", title=f"Tail options: {family}")
     ax2.legend(fontsize=8)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
-    plt.close(fig)
-    return Path(path)
+    return fig
 
 
 def write_context_length(

@@ -94,15 +94,13 @@ def filmstrip(
     videos: dict[str, np.ndarray], path: str | Path, video_index: int = 0, columns: int = 10, title: str = ""
 ):
     """One row per variant: ``columns`` frames evenly spaced over the video."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from fpeval.artifacts import atomic_path
+    from fpeval.figures import save_figure
 
     names = list(videos)
-    fig, axes = plt.subplots(len(names), columns, figsize=(columns * 1.2, len(names) * 1.35), squeeze=False)
+    fig = Figure(figsize=(columns * 1.2, len(names) * 1.35))
+    axes = fig.subplots(len(names), columns, squeeze=False)
     for r, name in enumerate(names):
         frames = videos[name][video_index]
         idx = np.linspace(0, len(frames) - 1, columns).round().astype(int)
@@ -118,10 +116,7 @@ def filmstrip(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def write_drift_report(

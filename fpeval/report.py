@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from fpeval.artifacts import atomic_path, write_text
+from fpeval.figures import curve_figure, save_figure
 from fpeval.grid import Grid, Item
 
 ROUNDS = 2000
@@ -64,25 +65,10 @@ def drift_curves(per_frame: pd.DataFrame, by: str = "section") -> pd.DataFrame:
 
 
 def plot_curves(curves: pd.DataFrame, metric: str, path: Path, by: str = "section") -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    c = curves[curves["metric"] == metric]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for row, g in c.groupby("row", sort=False):
-        ax.plot(g[by], g["mean"], label=row, lw=1.4)
-        ax.fill_between(g[by], g["lower"], g["upper"], alpha=0.15)
-    ax.set_xlabel(by)
-    ax.set_ylabel(metric)
-    ax.set_title(f"{metric} over the video (mean of videos, 95 % band)")
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path
+    """The drift curve figure of one metric (``fpeval.figures.curve_figure``), written to ``path``."""
+    fig = curve_figure(curves, [metric], by=by)
+    fig.suptitle(f"{metric} over the video (mean of videos, 95 % band)", fontsize=9)
+    return save_figure(fig, path)
 
 
 def _parquet(df: pd.DataFrame, path: Path) -> None:
