@@ -43,7 +43,8 @@ class MiniConfig(BaseModel):
     rope_axes_dim: tuple[int, int, int] = (16, 24, 24)
     rope_theta: float = 256.0
     # carry: each section frame also sees, added to its own tokens, the nearest k1 context frame in
-    # time (image-concat conditioning as in image-to-video models), so copying needs no attention
+    # time (image-concat conditioning as in image-to-video models), and the output adds that frame
+    # scaled per channel by a function of sigma: copying needs neither attention nor the trunk
     carry: bool = False
 
     @property
@@ -151,8 +152,10 @@ class FramePackMini(nn.Module):
         self.image_type = nn.Parameter(torch.zeros(cfg.dim))
         if cfg.carry:  # zero-initialised: a model continued from one without carry starts identical
             self.carry_embed = nn.Linear(cfg.patch_size**2 * cfg.latent_channels, cfg.dim)
-            nn.init.zeros_(self.carry_embed.weight)
-            nn.init.zeros_(self.carry_embed.bias)
+            self.carry_gate = nn.Linear(cfg.dim, cfg.latent_channels)
+            for layer in (self.carry_embed, self.carry_gate):
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
         self.time_mlp = nn.Sequential(nn.Linear(256, cfg.dim), nn.SiLU(), nn.Linear(cfg.dim, cfg.dim))
         self.blocks = nn.ModuleList(Block(cfg.dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
         self.norm_out = nn.LayerNorm(cfg.dim, elementwise_affine=False, eps=1e-6)
@@ -179,9 +182,9 @@ class FramePackMini(nn.Module):
             sig[:, span] = level
         sig[:, packed.section] = sigma.to(x.device).float().view(-1, 1)
         if self.config.carry:
-            carried = self.patchify(nearest_k1_frames(context, x.shape))
+            nearest = nearest_k1_frames(context, x.shape).to(x.device, tokens.dtype)
             tokens = tokens.clone()
-            tokens[:, packed.section] = tokens[:, packed.section] + self.carry_embed(carried.to(tokens.dtype))
+            tokens[:, packed.section] = tokens[:, packed.section] + self.carry_embed(self.patchify(nearest))
         # start-image tokens: no rotation (cos 1, sin 0), a learned type embedding, clean (sigma 0)
         img = (
             self.image_embed(cond.image_latents[:, :, 0].to(tokens.dtype)).flatten(2).transpose(1, 2)
@@ -200,8 +203,11 @@ class FramePackMini(nn.Module):
         out = self.out(self.norm_out(out) * (1 + scale) + shift)  # (B, T*gh*gw, p*p*C)
         p = self.config.patch_size
         gh, gw = h // p, w // p
-        out = out.view(b, t, gh, gw, c, p, p).permute(0, 4, 1, 2, 5, 3, 6)
-        return out.reshape(b, c, t, h, w)
+        out = out.view(b, t, gh, gw, c, p, p).permute(0, 4, 1, 2, 5, 3, 6).reshape(b, c, t, h, w)
+        if self.config.carry:  # the section shares one sigma: its first token's embedding gates the skip
+            gate = self.carry_gate(F.silu(temb[:, -n_sec]))
+            out = out + gate.view(b, c, 1, 1, 1) * nearest
+        return out
 
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T, h, w) -> (B, T*gh*gw, p*p*C), in the section's token order."""
@@ -218,8 +224,8 @@ class FramePackMini(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path, **overrides) -> FramePackMini:
-        """Load a checkpoint. ``overrides`` may only switch on ``carry``, whose zero-initialised input
-        layer leaves the loaded model's outputs unchanged (a run can continue from a model without it)."""
+        """Load a checkpoint. ``overrides`` may only switch on ``carry``, whose zero-initialised layers
+        leave the loaded model's outputs unchanged (a run can continue from a model without them)."""
         from fpeval.models.checkpoints import read_checkpoint
 
         if set(overrides) - {"carry"}:
@@ -227,7 +233,7 @@ class FramePackMini(nn.Module):
         config, state = read_checkpoint(path)
         model = cls(MiniConfig(**{**config, **overrides}))
         missing, unexpected = model.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not (k.startswith("carry_embed.") and not config.get("carry"))]
+        missing = [k for k in missing if not (k.startswith("carry_") and overrides.get("carry"))]
         if missing or unexpected:
             raise ValueError(
                 f"checkpoint {path} does not fit FramePack-mini: missing {missing[:5]}, unexpected {unexpected[:5]}"
