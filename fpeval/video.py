@@ -44,9 +44,13 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float = 30.0, crf: int 
             stream = container.add_stream("libx264", rate=int(round(fps)))
             stream.width, stream.height = pw, ph
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(crf), "movflags": "+faststart"}
+            # one encoder thread and the colour conversion done here: left to the encoder, the
+            # conversion varied from call to call (decoded pixels up to 15/255 apart); this way the
+            # same frames give the same bytes
+            stream.options = {"crf": str(crf), "movflags": "+faststart", "threads": "1"}
             for frame in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                yuv = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p")
+                for packet in stream.encode(yuv):
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
