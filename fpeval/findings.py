@@ -66,7 +66,7 @@ def table1_findings(
 ) -> list[dict]:
     """F1 (inverted lowest drift), F2 (vanilla most dynamic), F3 (+D lowers drift), F6 (schedules within a
     mode differ little) on a Table-1 run. A finding whose rows the run lacks is left out (F1 needs an
-    inverted row, F2 vanilla and anti-drifting rows, F3 +D rows, F6 two or more vanilla schedules)."""
+    inverted row and another to compare it with, F2 vanilla and anti-drifting rows, F3 +D rows, F6 two or more vanilla schedules)."""
     rows = grid["rows"]
     vanilla = [r["name"] for r in rows if r["variant"] == "vanilla"]
     plus_d = [r["name"] for r in rows if r["variant"] == "vanilla+D"]
@@ -74,7 +74,7 @@ def table1_findings(
     others = [r["name"] for r in rows if r["variant"] != "inverted"]
     anti = [r["name"] for r in rows if r["variant"] in ("endpoint", "inverted")]
     out = []
-    for metric in drift_metrics if inverted else ():
+    for metric in drift_metrics if inverted and others else ():
         # the lowest-drift competitor per metric is the hardest comparison for the inverted row
         means = per_video[per_video["metric"] == metric].groupby("row")["drift_pct"].mean()
         rival = means.loc[others].idxmin()

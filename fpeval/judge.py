@@ -41,7 +41,7 @@ def judge_votes(per_video: pd.DataFrame, drift_metrics, name: str = "drift", mar
             choice = "left" if score > 0 else "right" if score < 0 else "tie"
             votes.append(dict(pair=f"{image}|{s}|{a}|{b}", left=left, right=right, choice=choice))
     order = rng.permutation(len(votes))
-    out = pd.DataFrame([votes[i] for i in order])
+    out = pd.DataFrame([votes[i] for i in order], columns=["pair", "left", "right", "choice"])
     out["annotator"] = f"judge:{name}"
     out["created_at"] = [(EPOCH + timedelta(seconds=i)).isoformat() for i in range(len(out))]
     return out
@@ -77,13 +77,16 @@ def ratings_source(who: str, table: pd.DataFrame) -> str:
     return f"{who}; {prior}" if prior else who
 
 
-def judge_run(grid: Grid, per_video: pd.DataFrame, out: Path) -> pd.DataFrame:
-    """Judge a finished run, store the votes in ``out/votes.sqlite`` and return its rating table."""
+def judge_run(grid: Grid, per_video: pd.DataFrame, out: Path) -> pd.DataFrame | None:
+    """Judge a finished run, store the votes in ``out/votes.sqlite`` and return its rating table;
+    None when there is nothing to compare (a grid with one row)."""
     from metrics.ratings import rating_table
 
     spec = grid.judge
     metrics = spec.drift or grid.table.drift or tuple(sorted(per_video["metric"].unique()))
     votes = judge_votes(per_video, metrics, spec.name, spec.margin)
+    if votes.empty:
+        return None
     store_votes(votes, out / "votes.sqlite", grid.name)
     table = rating_table(votes)
     table.insert(0, "source", ratings_source(f"judge:{spec.name}", table))

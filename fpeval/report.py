@@ -96,9 +96,11 @@ def write_report(grid: Grid, items: list[Item], out: Path, log: Callable[[str], 
     _csv(curves, out / "drift_curves.csv")
     for metric in grid.table.drift or sorted(curves["metric"].unique()):  # per-video metrics have no curve
         plot_curves(curves, metric, out / "figures" / f"curve_{metric}.png")
-    if grid.judge is not None:
-        ratings = judge_run(grid, per_video, out)
+    ratings = judge_run(grid, per_video, out) if grid.judge is not None else None
+    if ratings is not None:
         _csv(ratings, out / "ratings.csv")
+    elif (out / "ratings.csv").exists():  # an earlier config's ratings must not reach this table
+        (out / "ratings.csv").unlink()
     from fpeval.findings import run_findings
 
     _csv(run_findings(per_video, grid.model_dump(mode="json")), out / "findings.csv")

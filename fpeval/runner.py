@@ -15,6 +15,7 @@ an uninterrupted run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -32,14 +33,40 @@ ID_COLUMNS = ["row", "variant", "schedule", "model", "image", "seed", "video"]
 
 
 def item_done(out: Path, item: Item) -> bool:
+    """Whether the item's outputs are on disk and are this item's: its completion record exists, the
+    video's sidecar carries the item's content key and the MP4 has the digest the record wrote."""
     record = out / "items" / f"{item.key}.json"
     if not record.is_file():
         return False
     try:
-        files = json.loads(record.read_text())["files"]
-    except (ValueError, KeyError):
+        rec = json.loads(record.read_text())
+        files = rec["files"]
+        sidecar = json.loads((out / "videos" / f"{item.stem}.json").read_text())
+    except (OSError, ValueError, KeyError):
         return False
-    return all((out / f).is_file() for f in files)
+    if sidecar.get("key") != item.key or not all((out / f).is_file() for f in files):
+        return False
+    digest = rec.get("video_sha256")
+    return digest is None or digest == file_sha256(out / "videos" / f"{item.stem}.mp4")
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def set_aside_stale(out: Path, items: list[Item]) -> list[Path]:
+    """Move outputs that belong to no item of the grid (left by an earlier config in this folder)
+    into ``out/stale/``, so that nothing on disk can be mistaken for this grid's."""
+    keys, stems = {i.key for i in items}, {i.stem for i in items}
+    moved = []
+    for folder, names in (("items", keys), ("videos", stems)):
+        for path in sorted((out / folder).glob("*")) if (out / folder).is_dir() else []:
+            if path.is_file() and path.stem not in names:
+                target = out / "stale" / folder / path.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                path.replace(target)
+                moved.append(target)
+    return moved
 
 
 @cache
@@ -62,8 +89,6 @@ def start_image(source: str) -> torch.Tensor:
 
 def run_batch(grid: Grid, batch: list[Item], out: Path, device: str = "cpu") -> list[str]:
     """Generate and score one batch; write every unfinished item of it. Returns the keys written."""
-    import hashlib
-
     import metrics
     from fpeval.generate import generate
     from fpeval.video import write_mp4, write_sidecar
@@ -120,6 +145,7 @@ def run_batch(grid: Grid, batch: list[Item], out: Path, device: str = "cpu") -> 
             video=item.stem,
             files=[f"videos/{item.stem}.mp4", f"videos/{item.stem}.json", f"items/{item.key}.parquet"],
             latents_sha256=hashlib.sha256(latents.tobytes()).hexdigest(),
+            video_sha256=file_sha256(video),
             seconds_per_video=round(seconds, 3),
             device=device,
         )
@@ -145,6 +171,9 @@ def run(
     out = Path(out)
     items = expand(grid, base, device)
     write_text(out / "grid.json", grid.model_dump_json(indent=2))
+    stale = set_aside_stale(out, items)
+    if stale:
+        log(f"moved {len(stale)} files of an earlier config to {out / 'stale'}")
     todo = [b for b in batches(items, grid.batch) if not all(item_done(out, i) for i in b)]
     done = len(items) - sum(len(b) for b in todo)
     log(f"{grid.name}: {len(items)} videos, {done} already done, {len(todo)} batches to run")

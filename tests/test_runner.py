@@ -242,3 +242,68 @@ def test_the_table_shows_peoples_ratings_from_the_study_designed_from_the_run(fi
     assert not missing.parent.exists()  # nothing created
     with pytest.raises(ValueError, match="no study in .* was designed from"):
         build_table(out, votes=out / "votes.sqlite")  # the judge's store: no study designed from the run
+
+
+def test_a_config_change_replaces_every_output_and_one_row_runs_to_its_table(tmp_path):
+    import torch
+    from mini_tiny import write_tiny_mini
+
+    from fpeval.models.checkpoints import read_card
+    from fpeval.models.mini import FramePackMini
+
+    denoiser, _ = write_tiny_mini(tmp_path)
+    model = FramePackMini.load(denoiser)
+    torch.manual_seed(0)
+    for p in model.parameters():  # leave the zero-initialised output behind, so the steps matter
+        torch.nn.init.normal_(p, std=0.05)
+    model.save(denoiser, read_card(denoiser))
+    base = dict(
+        name="seq",
+        model=str(denoiser),
+        samples=dict(heldout=1, seeds=[0]),
+        sections=1,
+        batch=1,
+        rows=[dict(name="inverted", variant="inverted")],
+        metrics=["clarity_laplacian"],
+    )
+    out = tmp_path / "run"
+
+    def run_with(steps: int) -> tuple[dict, bytes, str]:
+        grid = Grid.model_validate({**base, "sampler": {"steps": steps}})
+        run(grid, out, progress=False, log=lambda _: None)
+        (video,) = sorted((out / "videos").glob("*.mp4"))
+        return (
+            json.loads(video.with_suffix(".json").read_text()),
+            video.read_bytes(),
+            (out / "table.md").read_text(),
+        )
+
+    first = run_with(2)
+    changed = run_with(1)
+    back = run_with(2)
+    assert first[0]["steps"] == 2 and changed[0]["steps"] == 1 and back[0]["steps"] == 2
+    assert back[1] == first[1] and back[1] != changed[1]  # the steps-2 video again, byte for byte
+    assert back[2] == first[2] and "No ratings" in back[2]  # one row: nothing to rate, still a table
+    assert any((out / "stale" / "items").glob("*.parquet"))  # the steps-1 outputs were set aside
+
+
+def test_two_rows_where_one_always_wins_run_to_their_table(tmp_path):
+    from mini_tiny import write_tiny_mini
+
+    denoiser, _ = write_tiny_mini(tmp_path)
+    grid = Grid.model_validate(
+        dict(
+            name="pair",
+            model=str(denoiser),
+            samples=dict(heldout=3, seeds=[0]),
+            sections=1,
+            sampler=dict(steps=1),
+            batch=3,
+            rows=[dict(name="inverted", variant="inverted"), dict(name="repeat", variant="repeat_i2v")],
+            metrics=["clarity_laplacian", "colourfulness"],
+        )
+    )
+    out = run(grid, tmp_path / "run", progress=False, log=lambda _: None)
+    table = build_table(out)
+    assert sorted(table["rank"].tolist()) in ([1, 1], [1, 2])
+    assert "Ratings from judge:drift" in format_table(table)
