@@ -316,6 +316,11 @@ def train_cmd(
         "--sigma-shift",
         help="Denoiser recipes: shift the logit-normal training noise levels like a sampling shift (default 1).",
     ),
+    sigma_distribution: str | None = typer.Option(
+        None,
+        "--sigma-distribution",
+        help="Denoiser recipes: training noise levels t before the shift, logit_normal (default) or uniform.",
+    ),
     init: Path | None = typer.Option(
         None,
         "--init",
@@ -369,6 +374,7 @@ def train_cmd(
         init=str(init) if init else None,
         sigma_train=sigma_train,
         sigma_shift=sigma_shift,
+        sigma_distribution=sigma_distribution,
         save_every=save_every or None,
     )
     if model_overrides:

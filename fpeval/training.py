@@ -88,6 +88,7 @@ class DenoiserTraining(BaseModel):
         "tc_f16k4f4k2f1k1_g9",
     )
     codebook_k: int = 128
+    sigma_distribution: str = "logit_normal"  # of t before the shift: logit_normal | uniform
     sigma_shift: float = Field(default=1.0, gt=0)  # training noise levels shifted like sampling's
     sigma_train: float | None = Field(
         default=None, ge=0, le=1
@@ -152,12 +153,26 @@ def sample_layout(rng: torch.Generator, cfg: DenoiserTraining, clip_frames: int)
             return base, step
 
 
-def training_sigmas(n: int, rng: torch.Generator, shift: float = 1.0) -> torch.Tensor:
-    """Logit-normal noise levels, shifted as the sampler shifts its schedule (s * t / (1 + (s - 1) t)),
-    so that training sees the high noise levels where sampling spends its first steps."""
+SIGMA_DISTRIBUTIONS = ("logit_normal", "uniform")
+
+
+def training_sigmas(
+    n: int, rng: torch.Generator, shift: float = 1.0, distribution: str = "logit_normal"
+) -> torch.Tensor:
+    """Noise levels t (logit-normal, or uniform) shifted as the sampler shifts its schedule
+    (s * t / (1 + (s - 1) t)). Uniform t with the sampler's shift puts training where a sampler with
+    evenly spaced t evaluates, including the near-pure-noise levels its first steps start from."""
     from fpeval.sampler import shift_sigmas
 
-    return shift_sigmas(torch.sigmoid(torch.randn(n, generator=rng)), shift)
+    if distribution not in SIGMA_DISTRIBUTIONS:
+        raise ValueError(
+            f"unknown sigma distribution {distribution!r}; accepted: {', '.join(SIGMA_DISTRIBUTIONS)}"
+        )
+    if distribution == "uniform":
+        t = torch.rand(n, generator=rng)
+    else:
+        t = torch.sigmoid(torch.randn(n, generator=rng))
+    return shift_sigmas(t, shift)
 
 
 def train_denoiser(
@@ -178,6 +193,10 @@ def train_denoiser(
 
     if cfg.recipe not in RECIPES:
         raise ValueError(f"unknown recipe {cfg.recipe!r}; accepted: {', '.join(RECIPES)}")
+    if cfg.sigma_distribution not in SIGMA_DISTRIBUTIONS:
+        raise ValueError(
+            f"unknown sigma distribution {cfg.sigma_distribution!r}; accepted: {', '.join(SIGMA_DISTRIBUTIONS)}"
+        )
     torch.manual_seed(cfg.seed)
     rng = torch.Generator().manual_seed(cfg.seed)
     t0 = time.time()
@@ -199,7 +218,7 @@ def train_denoiser(
             g["lr"] = cosine_lr(step, cfg.steps, cfg.lr)
         _, plan_step = sample_layout(rng, cfg, latents.shape[2])
         idx = torch.randint(len(latents), (cfg.batch,), generator=rng).to(device)
-        sigma = training_sigmas(cfg.batch, rng, cfg.sigma_shift)
+        sigma = training_sigmas(cfg.batch, rng, cfg.sigma_shift, cfg.sigma_distribution)
         df_level = 0.0
         if cfg.recipe == "df":
             ratio = float(torch.rand((), generator=rng)) if cfg.sigma_train is None else cfg.sigma_train

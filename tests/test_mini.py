@@ -262,6 +262,11 @@ def test_training_noise_levels_shift_like_the_sampling_schedule():
     assert float(shift_sigmas(torch.tensor(0.5), 3.0)) == pytest.approx(0.75)
     # logit-normal puts ~0.2 % of levels above 0.95; shifted by 3, ~3 % (where sampling starts)
     assert (plain > 0.95).float().mean() < 0.005 < 0.02 < (shifted > 0.95).float().mean() < 0.05
+    # uniform t shifted by 3: P(sigma > 0.95) = P(t > 0.95 / 2.05), as often as the sampler is there
+    even = training_sigmas(20_000, torch.Generator().manual_seed(0), 3.0, "uniform")
+    assert (even > 0.95).float().mean().item() == pytest.approx(1 - 0.95 / (3 - 2 * 0.95), abs=0.01)
+    with pytest.raises(ValueError, match="accepted: logit_normal, uniform"):
+        training_sigmas(4, torch.Generator(), 3.0, "beta")
 
 
 def test_a_checkpoint_path_loads_with_the_autoencoder_its_card_names(tmp_path):
