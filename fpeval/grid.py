@@ -15,11 +15,28 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from fpeval.variants import VARIANTS, VariantConfig, make_plan, variant
 
 SOLVERS = ("unipc", "euler")
+# Bounds a grid is checked against before any work (a typo such as sections: 100000000 would otherwise
+# run for hours and fill the disk). Seeds stay below 2**32 so every sampling seed fits torch's generator.
+MAX_SECTIONS = 500
+MAX_HELDOUT = 10_000
+MAX_SEED = 2**32 - 1
+MAX_STEPS = 1000
+MAX_BATCH = 1024
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]*$"  # a grid's name is its default folder under results/
 
 
 class Row(BaseModel):
@@ -31,9 +48,9 @@ class Row(BaseModel):
     variant: str
     schedule: str | None = None
     model: str | None = None  # default: the grid's model
-    sigma_test: float | None = None
-    history_guidance: float | None = None
-    cfg_scale: float = 1.0
+    sigma_test: StrictFloat | StrictInt | None = Field(default=None, ge=0, le=1)
+    history_guidance: StrictFloat | StrictInt | None = None
+    cfg_scale: StrictFloat | StrictInt = 1.0
 
     @field_validator("variant")
     @classmethod
@@ -62,9 +79,11 @@ class Samples(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    heldout: int = Field(default=16, ge=0, description="held-out world start images 0..n-1")
+    heldout: StrictInt = Field(
+        default=16, ge=0, le=MAX_HELDOUT, description="held-out world start images 0..n-1"
+    )
     images: tuple[str, ...] = ()  # image files, relative to the config file
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[StrictInt, ...] = (0,)
     prompt: str = ""
 
     @model_validator(mode="after")
@@ -75,14 +94,17 @@ class Samples(BaseModel):
             raise ValueError("samples need at least one seed")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds repeat: {list(self.seeds)}")
+        bad = [s for s in self.seeds if not 0 <= s <= MAX_SEED]
+        if bad:
+            raise ValueError(f"seeds must be in 0..{MAX_SEED}, got {bad}")
         return self
 
 
 class Sampler(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    steps: int = Field(default=10, ge=1)
-    shift: float | None = Field(default=3.0, gt=0)  # None: the dynamic-shift rule
+    steps: StrictInt = Field(default=10, ge=1, le=MAX_STEPS)
+    shift: StrictFloat | StrictInt | None = Field(default=3.0, gt=0, le=100)  # None: the dynamic-shift rule
     solver: str = "unipc"
 
     @field_validator("solver")
@@ -110,7 +132,9 @@ class JudgeSpec(BaseModel):
 
     name: str = "drift"
     drift: tuple[str, ...] = ()
-    margin: float = Field(default=0.0, ge=0)  # |Δ|% differences within the margin count as a tie
+    margin: StrictFloat | StrictInt = Field(
+        default=0.0, ge=0
+    )  # |Δ|% differences within the margin count as a tie
 
 
 class Grid(BaseModel):
@@ -118,18 +142,32 @@ class Grid(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=100)
     description: str = ""
     model: str = "mini"
     rows: tuple[Row, ...] = Field(min_length=1)
     samples: Samples = Samples()
-    sections: int = Field(default=20, ge=1, description="video length in sections")
+    sections: StrictInt = Field(default=20, ge=1, le=MAX_SECTIONS, description="video length in sections")
     sampler: Sampler = Sampler()
     metrics: tuple[str, ...] | None = None  # default: every weight-free metric
-    batch: int = Field(default=8, ge=1, description="videos generated together (same row)")
-    threads: int = Field(default=2, ge=1, description="torch CPU threads per worker (results depend on it)")
+    batch: StrictInt = Field(
+        default=8, ge=1, le=MAX_BATCH, description="videos generated together (same row)"
+    )
+    threads: StrictInt = Field(
+        default=2, ge=1, le=256, description="torch CPU threads per worker (results depend on it)"
+    )
     table: TableSpec = TableSpec()
     judge: JudgeSpec | None = JudgeSpec()
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, v: str) -> str:
+        if not re.match(NAME_PATTERN, v):
+            raise ValueError(
+                f"name {v!r} must be letters, digits, '.', '_', '+' or '-', starting with a letter or digit "
+                "(it names the run's folder under results/)"
+            )
+        return v
 
     @model_validator(mode="after")
     def _unique_rows(self) -> Grid:
@@ -313,6 +351,7 @@ def check(grid: Grid, base: Path = Path(".")) -> list[str]:
                     f"row {row.name!r}: variant {cfg.label} needs a +D codebook; {model!r} has none "
                     f"(looked for {book})" + ("" if model == "mini-discrete" else "; use model mini-discrete")
                 )
+    problems += metric_problems(grid)
     for image, source in sample_ids(grid, base):
         if source.startswith("heldout:"):
             continue
@@ -320,4 +359,33 @@ def check(grid: Grid, base: Path = Path(".")) -> list[str]:
             to_tensor(source, multiple=16)
         except ValueError as e:
             problems.append(f"start image {image}: {e}")
+    return problems
+
+
+def metric_problems(grid: Grid) -> list[str]:
+    """Unknown metric names, table or judge metrics the run will not compute, drift asked of per-video
+    metrics, and a reference that is not a row."""
+    from metrics.base import registry
+
+    try:
+        computed = {m.name: m for m in registry.expand(list(grid.metrics) if grid.metrics else None)}
+    except (KeyError, ValueError) as e:
+        return [f"metrics: {e.args[0] if e.args else e}"]
+    problems = []
+    wanted = [("table.quality", grid.table.quality), ("table.drift", grid.table.drift)]
+    if grid.judge is not None:
+        wanted.append(("judge.drift", grid.judge.drift))
+    for where, names in wanted:
+        unknown = [n for n in names if n not in computed]
+        if unknown:
+            problems.append(
+                f"{where}: {', '.join(unknown)} not among the run's metrics; it computes {', '.join(computed)}"
+            )
+        if where != "table.quality":
+            per_video = [n for n in names if n in computed and computed[n].kind == "per-video"]
+            if per_video:
+                problems.append(f"{where}: {', '.join(per_video)} give one value per video, so no drift")
+    rows = [r.name for r in grid.rows]
+    if grid.table.reference is not None and grid.table.reference not in rows:
+        problems.append(f"table.reference: {grid.table.reference!r} is not a row; rows: {', '.join(rows)}")
     return problems

@@ -1,5 +1,6 @@
 """Ablation grid configs: validation, clear errors before any work, content keys and fixed batches."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,17 @@ def test_quick_config_has_every_variant_family():
         (dict(rows=[]), "rows"),
         (dict(colour="red"), "colour"),
         (dict(rows=[dict(name="a", variant="vanilla", schedule="td_q9")]), "invalid schedule"),
+        (dict(sections=True), "sections: Input should be a valid integer"),  # no bool as int
+        (dict(sections="3"), "sections: Input should be a valid integer"),
+        (dict(sections=100_000_000), "less than or equal to 500"),
+        (dict(samples=dict(heldout=2, seeds=[-1])), r"seeds must be in 0\.\.4294967295"),
+        (dict(samples=dict(heldout=2, seeds=[2**40])), "seeds must be in"),
+        (dict(samples=dict(heldout=True)), "heldout"),
+        (dict(sampler=dict(steps=10**6)), "less than or equal to 1000"),
+        (dict(batch=0), "greater than or equal to 1"),
+        (dict(name="../../x"), "it names the run's folder"),
+        (dict(name="a/b"), "it names the run's folder"),
+        (dict(rows=[dict(name="a", variant="df", sigma_test=2)]), "sigma_test"),
     ],
 )
 def test_bad_configs_fail_with_the_field_named(tmp_path, change, message):
@@ -109,3 +121,22 @@ def test_keys_change_with_content_and_batches_are_fixed(tmp_path):
     assert [len(b) for b in batches(items, 4)] == [4, 2, 4, 2]  # never across rows
     assert all(len({i.row for i in b}) == 1 for b in batches(items, 4))
     assert expand(grid, device="cuda:0")[0].key != items[0].key
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(metrics=["clarity_laplacian", "sharpness"]), "unknown metric 'sharpness'"),
+        (
+            dict(metrics=["clarity_laplacian"], table=dict(quality=["colourfulness"])),
+            "table.quality: colourfulness",
+        ),
+        (dict(table=dict(drift=["dynamic_degree"])), "one value per video, so no drift"),
+        (dict(table=dict(drift=["nope"])), "table.drift: nope not among"),
+        (dict(judge=dict(drift=["nope"])), "judge.drift: nope"),
+        (dict(table=dict(reference="nobody")), "'nobody' is not a row"),
+    ],
+)
+def test_check_finds_metric_and_table_problems_before_any_work(tmp_path, change, message):
+    problems = check(Grid.model_validate(tiny(**change)), tmp_path)
+    assert len(problems) == 1 and re.search(message, problems[0]), problems
