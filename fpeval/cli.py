@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
 from fpeval import schedule as schedule_lang
 from fpeval.tokens import LatentSize, count_tokens
@@ -39,6 +40,12 @@ def user_errors(fn: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except ValidationError as e:  # a config model: one line naming each field and what is wrong
+            fields = "; ".join(
+                f"{'.'.join(map(str, err['loc'])) or e.title}: {err['msg']}" for err in e.errors()
+            )
+            typer.echo(f"error: invalid {e.title}: {fields}", err=True)
+            raise typer.Exit(code=2) from None
         except (ValueError, FileNotFoundError) as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(code=2) from None
@@ -111,7 +118,9 @@ def schedule_context_length(
     out: Path = typer.Option(Path("results"), "--out", "-o", help="Output folder."),
     height: int = typer.Option(480, "--height", "-H", help="Video height in pixels."),
     width: int = typer.Option(832, "--width", "-W", help="Video width in pixels."),
-    max_history: int = typer.Option(64, "--max-history", help="Largest number of history latent frames."),
+    max_history: int = typer.Option(
+        64, "--max-history", min=1, help="Largest number of history latent frames."
+    ),
 ) -> None:
     """Write context_length.csv and context_length.png (tokens per section vs history length)."""
     from fpeval.context_length import write_context_length
@@ -208,7 +217,9 @@ def run_cmd(
     """Run an ablation grid: generate, score, and write tables and figures; a rerun resumes."""
     from fpeval.grid import check, expand, load_grid
     from fpeval.runner import run
+    from metrics.frames import resolve_device
 
+    device = resolve_device(device)
     grid, base = load_grid(config)
     if check_only:
         problems = check(grid, base)
@@ -346,6 +357,7 @@ def train_cmd(
     import torch
 
     from fpeval.models import WEIGHTS
+    from fpeval.models.checkpoints import read_checkpoint
     from fpeval.training import (
         RECIPES,
         AutoencoderTraining,
@@ -354,11 +366,16 @@ def train_cmd(
         train_autoencoder,
         train_denoiser,
     )
+    from metrics.frames import resolve_device
 
     if out.suffix != ".safetensors":
         raise ValueError(f"--out must end in .safetensors, got {out}")
     if recipe != "ae" and recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; accepted: ae, {', '.join(RECIPES)}")
+    device = resolve_device(device)
+    for given in (init, autoencoder):  # unreadable weights fail now, not after minutes of encoding
+        if given is not None:
+            read_checkpoint(given)
     if threads:
         torch.set_num_threads(threads)
     overrides = {k: v for k, v in dict(steps=steps, seed=seed, lr=lr).items() if v is not None}
@@ -488,13 +505,23 @@ def generate_cmd(
 
     from fpeval.artifacts import atomic_path
     from fpeval.generate import generate
+    from fpeval.grid import MAX_SEED, SOLVERS
     from fpeval.history import Codebook
     from fpeval.images import to_tensor
     from fpeval.variants import variant
     from fpeval.video import write_mp4, write_sidecar
+    from metrics.frames import resolve_device
 
     overrides = {k: v for k, v in dict(schedule=schedule, sigma_test=sigma_test).items() if v is not None}
     cfg = variant(variant_name, **overrides)
+    if sections < 1 or steps < 1:
+        raise ValueError(f"--sections and --steps must be >= 1, got {sections} and {steps}")
+    bad = [s for s in seed if not 0 <= s <= MAX_SEED]
+    if bad:
+        raise ValueError(f"--seed must be in 0..{MAX_SEED}, got {bad}")
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}; accepted: {', '.join(SOLVERS)}")
+    device = resolve_device(device) if device is not None else None
     to_tensor(image)  # validate inputs before loading anything
     if end_image is not None:
         to_tensor(end_image)

@@ -18,7 +18,12 @@ def to_tensor(image, multiple: int = 16) -> torch.Tensor:
         p = Path(image)
         if not p.is_file():
             raise ValueError(f"image file not found: {p}")
-        image = Image.open(p).convert("RGB")
+        try:
+            image = Image.open(p).convert("RGB")
+        except OSError as e:  # PIL's UnidentifiedImageError and truncated files
+            raise ValueError(
+                f"{p} is not a readable image ({e}); accepted: PNG, JPEG or another PIL format"
+            ) from None
     if hasattr(image, "convert") and hasattr(image, "size"):  # PIL
         image = np.asarray(image.convert("RGB"))
     if isinstance(image, np.ndarray):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,16 +21,16 @@ from fpeval.world import clip
 class AutoencoderTraining(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    steps: int = 3000
-    batch_clips: int = 4
-    frames_per_clip: int = 2
-    lr: float = 1e-3
+    steps: int = Field(default=3000, ge=1)
+    batch_clips: int = Field(default=4, ge=1)
+    frames_per_clip: int = Field(default=2, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
     mse_weight: float = 1.0  # L1 + mse_weight * MSE: L1 keeps edges, MSE is what PSNR measures
     seed: int = 0
     eval_clips: int = 16
     model: dict = {}  # AutoencoderConfig overrides
     init: str | None = None  # continue from this autoencoder checkpoint
-    save_every: int = 0  # also write the checkpoint every N steps (0: only at the end)
+    save_every: int = Field(default=0, ge=0)  # also write the checkpoint every N steps (0: only at the end)
 
 
 def _update(opt: torch.optim.Optimizer, model: torch.nn.Module, loss: torch.Tensor) -> None:
@@ -71,13 +72,15 @@ class DenoiserTraining(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    recipe: str = "base"  # base | df | discrete
-    steps: int = 3000
-    batch: int = 16
-    lr: float = 1e-3
-    seed: int = 0
-    clips: int = 1024  # training clips, encoded once
-    clip_frames: int = 48  # 5 sections + 1: every inverted padding (3, 2, 1, 0) fits in a clip
+    recipe: Literal["base", "df", "discrete"] = "base"
+    steps: int = Field(default=3000, ge=1)
+    batch: int = Field(default=16, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+    seed: int = Field(default=0, ge=0)
+    clips: int = Field(default=1024, ge=1)  # training clips, encoded once
+    clip_frames: int = Field(
+        default=48, ge=2
+    )  # 5 sections + 1: every inverted padding (3, 2, 1, 0) fits in a clip
     variants: tuple[str, ...] = ("vanilla", "inverted", "endpoint", "repeat_i2v")
     schedules: tuple[str, ...] = (
         "f1k1_td_f16k4f2k2f1k1_g9",
@@ -88,14 +91,14 @@ class DenoiserTraining(BaseModel):
         "tc_f16k4f4k2f1k1_g9",
     )
     codebook_k: int = 128
-    sigma_distribution: str = "logit_normal"  # of t before the shift: logit_normal | uniform
+    sigma_distribution: Literal["logit_normal", "uniform"] = "logit_normal"  # of t, before the shift
     sigma_shift: float = Field(default=1.0, gt=0)  # training noise levels shifted like sampling's
     sigma_train: float | None = Field(
         default=None, ge=0, le=1
     )  # df: history at sigma_train x sigma; None: random
     model: dict = {}  # MiniConfig overrides (with ``init``: only ``carry``, to add the carry input)
     init: str | None = None  # continue from this FramePack-mini checkpoint
-    save_every: int = 0  # also write the checkpoint every N steps (0: only at the end)
+    save_every: int = Field(default=0, ge=0)  # also write the checkpoint every N steps (0: only at the end)
 
 
 def encode_world(

@@ -132,6 +132,10 @@ def metrics_cmd(
         return
     if not videos:
         raise ValueError("give at least one video (MP4 file or PNG frame folder), or --list")
+    from metrics.frames import resolve_device
+
+    device = resolve_device(device)
+    metrics.registry.expand(names)  # unknown metric names fail before any video is read
     per_frame, info = score_videos(
         videos,
         names,

@@ -26,6 +26,28 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def resolve_device(name: str | None) -> str:
+    """A device name checked before any work: cpu, cuda or cuda:N (present on this machine), or mps;
+    None gives the default (cuda when present)."""
+    if name is None:
+        return default_device()
+    accepted = "accepted: cpu, cuda, cuda:N, mps"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"unknown device {name!r}; {accepted}") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"unsupported device {name!r}; {accepted}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r}: no CUDA GPU on this machine; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {name!r}: MPS is not available on this machine; use --device cpu")
+    return str(device)
+
+
 def _to_tchw_float(video: Any) -> torch.Tensor:
     if isinstance(video, np.ndarray):
         if video.dtype == np.uint8:

@@ -153,7 +153,7 @@ def test_missing_weights_are_clear_errors(tmp_path, monkeypatch, image_file):
     monkeypatch.delenv(ENV_MODEL_DIR, raising=False)
     with pytest.raises(FileNotFoundError, match=f"--model PATH .* set \\${ENV_MODEL_DIR}"):
         resolve_model_dir(None)
-    with pytest.raises(FileNotFoundError, match="model folder not found"):
+    with pytest.raises(FileNotFoundError, match="unknown model: no folder"):
         resolve_model_dir(tmp_path / "absent")
     (tmp_path / "partial").mkdir()
     (tmp_path / "partial" / "model_index.json").write_text(

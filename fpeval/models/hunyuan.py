@@ -178,8 +178,12 @@ def resolve_model_dir(path: str | Path | None = None) -> Path:
         )
     folder = Path(chosen).expanduser()
     if not folder.is_dir():
+        from fpeval.models import MINI_MODELS
+
         raise FileNotFoundError(
-            f"model folder not found: {folder} (from {'--model' if path is not None else '$' + ENV_MODEL_DIR})"
+            f"unknown model: no folder {folder} (from {'--model' if path is not None else '$' + ENV_MODEL_DIR}); "
+            f"accepted: {', '.join(MINI_MODELS)}, a FramePack-mini .safetensors checkpoint, or a "
+            "HunyuanVideo-FramePack pipeline folder"
         )
     missing = _missing_components(folder)
     if missing:
