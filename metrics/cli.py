@@ -79,7 +79,7 @@ def summary_json(per_frame: pd.DataFrame, info: dict[str, dict]) -> dict:
 
 
 def _write_table(table: pd.DataFrame, path: Path) -> None:
-    from fpeval.artifacts import atomic_path
+    from metrics.atomic import atomic_path
 
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".csv"):

@@ -15,3 +15,23 @@ def test_ci_calls_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
     assert "set -e" in ci
+
+
+def test_metrics_imports_nothing_from_fpeval():
+    """``metrics`` stands alone (users score their own videos with it); ``fpeval`` uses it, never the
+    reverse. Checked on every import statement, module-level or inside functions."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1]
+    offenders = []
+    for path in sorted((root / "metrics").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            offenders += [
+                f"{path.relative_to(root)}:{node.lineno} {n}" for n in names if n.split(".")[0] == "fpeval"
+            ]
+    assert not offenders, offenders
