@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-OUT    ?= results
+OUT    ?= runs
+REFERENCE ?= results
 
 .PHONY: run test test-all lint format setup clean help browser bench train-mini
 
@@ -22,9 +23,11 @@ setup: $(STAMP)  ## create .venv and install fpeval[all]
 
 CONFIG ?= configs/quick.yaml
 
-run: $(STAMP)  ## main job: the quick ablation grid on FramePack-mini (tables, figures) + context-length figure
+run: $(STAMP)  ## main job: the quick grid on FramePack-mini into runs/, then checked against results/
 	$(BIN)/fpeval schedule context-length --out $(OUT)
 	$(BIN)/fpeval run $(CONFIG) --out $(OUT)/$(basename $(notdir $(CONFIG)))
+	@if [ -f $(REFERENCE)/$(basename $(notdir $(CONFIG)))/summary.csv ]; then \
+		$(BIN)/fpeval compare $(OUT)/$(basename $(notdir $(CONFIG))) $(REFERENCE)/$(basename $(notdir $(CONFIG))); fi
 
 browser:  ## best effort: Debian's chromium for the voting page's browser test (never fails the build)
 	@if [ ! -x /usr/bin/chromium ]; then \

@@ -298,6 +298,23 @@ def table_cmd(
     typer.echo(format_table(build_table(run_dir, votes), fmt))
 
 
+@app.command("compare")
+@user_errors
+def compare_cmd(
+    run_dir: Path = typer.Argument(..., help="A finished run folder."),
+    reference: Path = typer.Argument(..., help="The run folder it should reproduce (e.g. results/quick)."),
+    tolerance: float = typer.Option(1e-4, "--tolerance", help="Relative tolerance for every number."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 when the run does not reproduce."),
+) -> None:
+    """Check a rerun against a reference: which numbers moved, and whether any verdict changed."""
+    from fpeval.compare import compare_runs
+
+    result = compare_runs(run_dir, reference, tolerance)
+    typer.echo(result.report())
+    if strict and not result.reproduces:
+        raise typer.Exit(code=1)
+
+
 @app.command("train")
 @user_errors
 def train_cmd(
