@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import typer
-from pydantic import ValidationError
 
 from fpeval import schedule as schedule_lang
+from fpeval.errors import user_errors
 from fpeval.tokens import LatentSize, count_tokens
 from fpeval.votes.cli import votes_app
 from metrics.cli import metrics_cmd
@@ -31,26 +29,6 @@ app.add_typer(schedule_app, name="schedule")
 variant_app = typer.Typer(help="Sampling variants as inspectable plans.", no_args_is_help=True)
 app.add_typer(variant_app, name="variant")
 app.add_typer(votes_app, name="votes")
-
-
-def user_errors(fn: Callable) -> Callable:
-    """Turn bad user input (ValueError, missing files) into a message on stderr and exit code 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except ValidationError as e:  # a config model: one line naming each field and what is wrong
-            fields = "; ".join(
-                f"{'.'.join(map(str, err['loc'])) or e.title}: {err['msg']}" for err in e.errors()
-            )
-            typer.echo(f"error: invalid {e.title}: {fields}", err=True)
-            raise typer.Exit(code=2) from None
-        except (ValueError, FileNotFoundError) as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(code=2) from None
-
-    return wrapper
 
 
 @app.callback()

@@ -10,10 +10,12 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it is fsynced and renamed onto ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left untouched.
+    On any exception the temporary file is removed and ``path`` is left untouched. The file gets the
+    usual mode (0666 less the umask), or ``mode`` (e.g. 0o600 for secrets: the temporary file is
+    created 0600, so the secret is never readable by others, not even for a moment).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -24,7 +26,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as f:
             os.fsync(f.fileno())
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual file mode
+        os.chmod(tmp_path, 0o666 & ~_umask() if mode is None else mode)  # mkstemp creates 0600
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():

@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 
 import typer
+
+from fpeval.errors import user_errors
 
 votes_app = typer.Typer(
     help="Human A/B study: design pairs, serve a blind voting page, export votes, report ratings.",
     no_args_is_help=True,
 )
-
-
-def user_errors(fn: Callable) -> Callable:
-    """Bad input (ValueError, missing files, an unreadable database) -> message on stderr, exit code 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (ValueError, FileNotFoundError, sqlite3.DatabaseError) as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(code=2) from None
-
-    return wrapper
 
 
 def _annotators_option(value: str) -> str | None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from fpeval.artifacts import atomic_path
 from fpeval.votes.store import VoteStore
 
 MANIFEST = "study.json"
@@ -22,16 +22,8 @@ MEDIA = "media"
 
 def write_secret(path: Path, text: str) -> Path:
     """Atomically write a file readable by its owner only (mode 0600 from the start)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path, mode=0o600) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return path
 
 
