@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -517,6 +518,12 @@ def generate_cmd(
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; accepted: {', '.join(SOLVERS)}")
     device = resolve_device(device) if device is not None else None
+    from fpeval import models
+    from fpeval.variants import make_plan
+
+    chosen = model or os.environ.get("FPEVAL_HUNYUAN_FRAMEPACK")
+    if chosen is not None and (problem := models.plan_problem(chosen, make_plan(cfg, sections), cfg)):
+        raise ValueError(problem)  # before any weights load
     to_tensor(image)  # validate inputs before loading anything
     if end_image is not None:
         to_tensor(end_image)

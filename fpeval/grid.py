@@ -341,7 +341,7 @@ def check(grid: Grid, base: Path = Path(".")) -> list[str]:
         if missing:
             problems.append(f"row {row.name!r}: the weights of {model!r} are missing: {', '.join(missing)}")
             continue
-        reason = plan_problem(model, plan)
+        reason = plan_problem(model, plan, cfg)
         if reason:
             problems.append(f"row {row.name!r}: {reason}")
         if cfg.discrete:

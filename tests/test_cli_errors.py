@@ -94,6 +94,11 @@ CASES = [
     ("generate --model mini-v2 --image {image} --sections 2 --seed -1 --out {out}", "seed"),
     ("generate --model mini-v2 --image {image} --sections 2 --solver heun --out {out}", "solver"),
     ("generate --model mini-v2 --image {image} --sections 2 --device bogus --out {out}", "device"),
+    ("generate --model {root} --image {image} --sections 2 --variant df --out {out}", "per-token timesteps"),
+    (
+        "generate --model {root} --image {image} --sections 2 --variant history_guidance --out {out}",
+        "history guidance",
+    ),
     # metrics
     ("metrics {root}/missing.mp4", "no such video"),
     ("metrics {empty}", "empty"),

@@ -83,11 +83,15 @@ def load(name_or_path: str, **kwargs):
     return HunyuanBackend.from_pretrained(path, **kwargs)
 
 
-def plan_problem(model: str, plan) -> str | None:
-    """Why ``model`` cannot run ``plan`` (a ``fpeval.variants.Plan``), or None. Needs no weights."""
+def plan_problem(model: str, plan, config=None) -> str | None:
+    """Why ``model`` cannot run ``plan`` (a ``fpeval.variants.Plan``) with the variant ``config``
+    (its history policies), or None. Needs no weights."""
     if model in MINI_MODELS or Path(model).suffix == ".safetensors":
-        return None  # FramePack-mini packs every kernel and tail option
-    from fpeval.models.hunyuan import context_problem
+        return None  # FramePack-mini packs every kernel and tail and takes per-token noise levels
+    from fpeval.models.hunyuan import context_problem, history_problem
+
+    if config is not None and (problem := history_problem(config)):
+        return problem
 
     for step in plan.steps:
         kernels = {spec.kernel for spec in step.context if spec.tail is None}

@@ -39,6 +39,24 @@ def context_problem(kernels: set[int], has_tail: bool) -> str | None:
     return None
 
 
+def history_problem(config) -> str | None:
+    """Why the released transformer cannot run a variant's history policy, or None. It takes one
+    timestep for all its tokens: noised history (DiffusionForcing, sigma_test > 0, and history guidance,
+    whose unconditional side noises the history fully) would be read as clean frames."""
+    policies = []
+    if getattr(config, "sigma_test", 0.0) > 0:
+        policies.append(f"DiffusionForcing history noise (sigma_test={config.sigma_test:g})")
+    if getattr(config, "history_guidance", 1.0) != 1.0:
+        policies.append(f"history guidance (scale {config.history_guidance:g})")
+    if not policies:
+        return None
+    return (
+        f"the released HunyuanVideo-FramePack transformer takes one timestep for all tokens, so it cannot "
+        f"run {' and '.join(policies)}: noised history needs per-token timesteps it was never trained "
+        "with; run this variant on FramePack-mini (model mini-df) or on a DF-trained checkpoint"
+    )
+
+
 @dataclass
 class HunyuanCondition:
     """Text and image conditioning of the FramePack transformer, already encoded."""
@@ -97,6 +115,11 @@ class HunyuanFramepackDenoiser:
         self, x: torch.Tensor, sigma: torch.Tensor, context: SectionContext, cond: HunyuanCondition
     ) -> torch.Tensor:
         dtype = self.dtype
+        if any(level > 0 for level in (context.group_sigmas or ())) or context.tail_sigma > 0:
+            raise ValueError(
+                "the released HunyuanVideo-FramePack transformer cannot take noised history (it has one "
+                "timestep for all tokens); run DiffusionForcing and history guidance on FramePack-mini"
+            )
         # context and conditioning are fixed for a whole section: map them once, not at every step
         key = ("hunyuan", id(cond), x.shape[0], dtype)  # cond and uncond (CFG) both stay alive all section
         fixed = context.cache.get(key)
