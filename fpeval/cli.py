@@ -447,6 +447,7 @@ def _load_backend(
         dtype=dtypes.get(dtype),
         offload=offload,
         prompt_embeds=pe,
+        prompt_embeds_file=prompt_embeds,
         guidance_scale=guidance,
     )
 
@@ -510,8 +511,8 @@ def generate_cmd(
 
     overrides = {k: v for k, v in dict(schedule=schedule, sigma_test=sigma_test).items() if v is not None}
     cfg = variant(variant_name, **overrides)
-    if sections < 1 or steps < 1:
-        raise ValueError(f"--sections and --steps must be >= 1, got {sections} and {steps}")
+    if steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {steps}")
     bad = [s for s in seed if not 0 <= s <= MAX_SEED]
     if bad:
         raise ValueError(f"--seed must be in 0..{MAX_SEED}, got {bad}")

@@ -119,6 +119,10 @@ def generate(
         video = backend.decode(result.latents)  # (B, F, H, W, 3) in [0, 1]
         frames = (video.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
     tf = backend.temporal_factor
+    from fpeval import __version__
+
+    provenance = getattr(backend, "provenance", {"model": backend.name})
+    from_embeddings = getattr(backend, "prompt_embeds_file", None) is not None
     meta = []
     for i, seed in enumerate(seeds):
         meta.append(
@@ -128,7 +132,7 @@ def generate(
                 variant_config=cfg.model_dump(),
                 schedule=result.plan.schedule,
                 seed=seed,
-                prompt=prompts[i],
+                prompt=None if from_embeddings else prompts[i],  # the embeddings file is in provenance
                 sections=sections,
                 steps=steps,
                 solver=solver,
@@ -139,6 +143,8 @@ def generate(
                 frame_section=pixel_frame_map(result.section_of_frame, tf),
                 frame_step=pixel_frame_map(result.step_of_frame, tf),
                 step_seconds=result.step_seconds,
+                provenance=provenance,
+                fpeval_version=__version__,
             )
         )
     return GenerationOutput(result.latents, frames, meta)

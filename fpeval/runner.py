@@ -135,7 +135,17 @@ def run_batch(grid: Grid, batch: list[Item], out: Path, device: str = "cpu") -> 
             per_frame.insert(0, col, value)
         video = write_mp4(out / "videos" / f"{item.stem}.mp4", frames, fps=backend.fps)
         sidecar = {**ids, "key": item.key, "prompt": grid.samples.prompt or None}
-        sidecar.update({k: meta[k] for k in ("fps", "sections", "steps", "solver", "shift", "frame_section")})
+        keep = (
+            "fps",
+            "sections",
+            "steps",
+            "solver",
+            "shift",
+            "frame_section",
+            "provenance",
+            "fpeval_version",
+        )
+        sidecar.update({k: meta[k] for k in keep})
         write_sidecar(video, sidecar)
         with atomic_path(out / "items" / f"{item.key}.parquet") as tmp:
             per_frame.to_parquet(tmp, index=False)

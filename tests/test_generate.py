@@ -128,6 +128,15 @@ def test_cli_generate_writes_mp4_sidecar_latents(model_dir, prompt_file, image_f
     assert frames.shape == (73, 32, 32, 3)
     side = json.loads((out / "vanilla_seed0.json").read_text())
     assert side["fps"] == 30.0 and side["video"] == "vanilla_seed0.mp4" and len(side["frame_section"]) == 73
+    # provenance: the model folder and its index digest, the embeddings file and its digest, no prompt text
+    from fpeval import __version__
+    from fpeval.models.checkpoints import file_digest, folder_digest
+
+    prov = side["provenance"]
+    assert prov["folder"] == str(model_dir) and prov["folder_index_sha256"] == folder_digest(model_dir)
+    assert prov["prompt_embeds"] == {"file": str(prompt_file), "sha256": file_digest(prompt_file)}
+    assert side["prompt"] is None and side["fpeval_version"] == __version__
+    assert side["variant_config"]["name"] == "vanilla" and side["solver"] == "unipc" and side["steps"] == 2
 
 
 @pytest.mark.parametrize(

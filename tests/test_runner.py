@@ -57,6 +57,13 @@ def test_a_run_writes_every_artifact(finished):
     grid, out = finished
     items = expand(grid)
     assert len(records(out)) == len(items) == 6
+    from fpeval.models import mini_files
+    from fpeval.models.checkpoints import file_digest
+
+    side = json.loads(next((out / "videos").glob("*.json")).read_text())
+    denoiser, autoencoder = mini_files("mini")
+    assert side["provenance"]["denoiser"] == {"file": str(denoiser), "sha256": file_digest(denoiser)}
+    assert side["provenance"]["autoencoder"]["sha256"] == file_digest(autoencoder)
     per_frame = pd.read_parquet(out / "per_frame.parquet")
     assert set(per_frame["metric"]) == set(TINY["metrics"])
     assert per_frame.groupby("video")["frame"].max().eq(2 * 9).all()  # 2 sections of 9 frames + the start

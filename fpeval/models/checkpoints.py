@@ -63,6 +63,14 @@ def file_digest(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
+def folder_digest(folder: str | Path) -> str:
+    """A digest of a model folder's index: every file's relative path and size (hashing the weights
+    themselves, tens of GB for the real model, would take minutes)."""
+    folder = Path(folder)
+    index = sorted(f"{f.relative_to(folder)}:{f.stat().st_size}" for f in folder.rglob("*") if f.is_file())
+    return hashlib.sha256("\n".join(index).encode()).hexdigest()[:16]
+
+
 def read_card(path: str | Path) -> dict:
     """The JSON card beside a checkpoint, without its weights."""
     card = Path(path).with_suffix(".json")

@@ -257,11 +257,36 @@ class HunyuanBackend:
     temporal_factor = 4
     image_multiple = 16
 
-    def __init__(self, pipeline, guidance_scale: float = 10.0, prompt_embeds: HunyuanCondition | None = None):
+    def __init__(
+        self,
+        pipeline,
+        guidance_scale: float = 10.0,
+        prompt_embeds: HunyuanCondition | None = None,
+        prompt_embeds_file: str | Path | None = None,
+    ):
         self.pipe = pipeline
         self.denoiser = HunyuanFramepackDenoiser(pipeline.transformer)
         self.guidance_scale = guidance_scale
         self.prompt_embeds = prompt_embeds  # used when the pipeline has no text encoders
+        self.prompt_embeds_file = Path(prompt_embeds_file) if prompt_embeds_file else None
+        self.folder: Path | None = None  # the pipeline folder it was loaded from
+
+    @property
+    def provenance(self) -> dict:
+        """Which model made a video: the folder and a digest of its file index, and the prompt
+        embeddings file (with its SHA-256 prefix) when the conditioning came from one."""
+        from fpeval.models.checkpoints import file_digest, folder_digest
+
+        out = {"model": self.name}
+        if self.folder is not None:
+            out["folder"] = str(self.folder)
+            out["folder_index_sha256"] = folder_digest(self.folder)
+        if self.prompt_embeds_file is not None:
+            out["prompt_embeds"] = {
+                "file": str(self.prompt_embeds_file),
+                "sha256": file_digest(self.prompt_embeds_file),
+            }
+        return out
 
     @classmethod
     def from_pretrained(
@@ -286,7 +311,9 @@ class HunyuanBackend:
         pipe = HunyuanVideoFramepackPipeline.from_pretrained(
             str(folder), torch_dtype=dtype, local_files_only=True, **absent
         )
-        return cls(_configure(pipe, device, offload, vae_tiling), **kwargs)
+        backend = cls(_configure(pipe, device, offload, vae_tiling), **kwargs)
+        backend.folder = folder
+        return backend
 
     @classmethod
     def from_hf_cache(

@@ -24,6 +24,7 @@ class MiniBackend:
         self.autoencoder = autoencoder.eval()
         self.name = name
         self.codebook = codebook  # the +D codebook the checkpoint was trained with, if any
+        self.files: dict[str, Path] = {}  # the weights it was loaded from (for provenance)
 
     @classmethod
     def from_files(
@@ -37,7 +38,21 @@ class MiniBackend:
         book = Codebook.load(book_path) if book_path.exists() else None
         den = FramePackMini.load(checkpoint).to(device)
         ae = FrameAutoencoder.load(autoencoder).to(device)
-        return cls(den, ae, name or checkpoint.stem, book)
+        backend = cls(den, ae, name or checkpoint.stem, book)
+        backend.files = {"denoiser": checkpoint, "autoencoder": Path(autoencoder)}
+        if book is not None:
+            backend.files["codebook"] = book_path
+        return backend
+
+    @property
+    def provenance(self) -> dict:
+        """Which weights made a video: each file with its SHA-256 prefix."""
+        from fpeval.models.checkpoints import file_digest
+
+        return {
+            "model": self.name,
+            **{k: {"file": str(v), "sha256": file_digest(v)} for k, v in self.files.items()},
+        }
 
     @property
     def image_multiple(self) -> int:
