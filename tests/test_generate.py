@@ -177,10 +177,48 @@ def test_missing_weights_are_clear_errors(tmp_path, monkeypatch, image_file):
     assert result.exit_code == 2 and ENV_MODEL_DIR in result.stderr
 
 
-def test_no_text_encoder_needs_prompt_embeds(model_dir, image_file):
-    backend = HunyuanBackend.from_pretrained(model_dir, device="cpu")
-    with pytest.raises(ValueError, match="no text encoders"):
-        generate(backend, "inverted", str(image_file), sections=1, seeds=[0], steps=1)
+def test_no_text_encoder_needs_prompt_embeds_and_says_so_before_loading(model_dir, image_file, monkeypatch):
+    import diffusers
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("the pipeline was loaded before the missing text encoders were reported")
+
+    monkeypatch.setattr(diffusers.HunyuanVideoFramepackPipeline, "from_pretrained", must_not_load)
+    with pytest.raises(ValueError, match="pass precomputed prompt embeddings with --prompt-embeds"):
+        HunyuanBackend.from_pretrained(model_dir, device="cpu")
+
+
+def test_broken_folders_exit_2_with_one_line(model_dir, prompt_file, image_file, tmp_path):
+    import shutil
+
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(model_dir, corrupt)
+    weights = next((corrupt / "transformer").glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated
+    no_entry = tmp_path / "no_entry"
+    shutil.copytree(model_dir, no_entry)
+    index = json.loads((no_entry / "model_index.json").read_text())
+    index.pop("transformer")
+    (no_entry / "model_index.json").write_text(json.dumps(index))
+    bad_json = tmp_path / "bad_json"
+    shutil.copytree(model_dir, bad_json)
+    (bad_json / "model_index.json").write_text("{not json")
+    for folder, message in (
+        (corrupt, "could not load the pipeline from"),
+        (no_entry, "a 'transformer' entry in model_index.json (the folder transformer/ exists"),
+        (bad_json, "model_index.json is not valid JSON"),
+    ):
+        out = tmp_path / f"out_{folder.name}"
+        args = cli_args(folder, image_file, steps=1) + [
+            "--prompt-embeds",
+            str(prompt_file),
+            "--out",
+            str(out),
+        ]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (folder.name, result.output, result.exception)
+        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert not out.exists()
 
 
 @pytest.mark.parametrize(

@@ -162,13 +162,26 @@ HF_REPOS = {
 }
 
 
-def _missing_components(folder: Path) -> list[str]:
+def read_model_index(folder: Path) -> dict:
+    """The folder's ``model_index.json`` as a dict, or a clear error naming what is wrong with it."""
     import json
 
     index = folder / "model_index.json"
-    if not index.is_file():
-        return ["model_index.json"]
-    spec = json.loads(index.read_text())
+    try:
+        spec = json.loads(index.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"model folder {folder} has no model_index.json (a diffusers pipeline folder has one)"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{index} is not valid JSON ({e}); it should come from save_pretrained") from None
+    if not isinstance(spec, dict):
+        raise ValueError(f"{index} must hold a JSON object naming the pipeline's components")
+    return spec
+
+
+def _missing_components(folder: Path) -> list[str]:
+    spec = read_model_index(folder)
     missing = []
     for name in PIPELINE_COMPONENTS:
         entry = spec.get(name)
@@ -176,16 +189,29 @@ def _missing_components(folder: Path) -> list[str]:
             continue
         if not (folder / name).is_dir():
             missing.append(f"{name}/")
-    if "transformer" not in spec or not (folder / "transformer").is_dir():
+    if "transformer" not in spec:
+        where = "the folder transformer/ exists but " if (folder / "transformer").is_dir() else ""
+        missing.append(f"a 'transformer' entry in model_index.json ({where}the pipeline would not load it)")
+    elif not (folder / "transformer").is_dir():
         missing.append("transformer/ (the FramePack transformer)")
     return sorted(set(missing))
 
 
 def _null_components(folder: Path) -> list[str]:
-    import json
-
-    spec = json.loads((folder / "model_index.json").read_text())
+    spec = read_model_index(folder)
     return [n for n in PIPELINE_COMPONENTS if spec.get(n) in (None, [None, None])]
+
+
+def text_encoder_problem(folder: Path, has_prompt_embeds: bool) -> str | None:
+    """Why a folder cannot condition on text, found before loading: it has no text encoders (left out
+    on purpose to save memory) and no prompt embeddings were given."""
+    absent = [n for n in _null_components(folder) if n.startswith(("text_encoder", "tokenizer"))]
+    if absent and not has_prompt_embeds:
+        return (
+            f"{folder} has no {', '.join(absent)}: pass precomputed prompt embeddings with --prompt-embeds "
+            "(safetensors with prompt_embeds, prompt_attention_mask, pooled_prompt_embeds)"
+        )
+    return None
 
 
 def resolve_model_dir(path: str | Path | None = None) -> Path:
@@ -307,10 +333,29 @@ class HunyuanBackend:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if dtype is None:
             dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+        if offload not in OFFLOAD_MODES:
+            raise ValueError(f"offload must be one of {', '.join(OFFLOAD_MODES)}; got {offload!r}")
+        problem = text_encoder_problem(folder, kwargs.get("prompt_embeds") is not None)
+        if problem:
+            raise ValueError(problem)
         absent = {name: None for name in _null_components(folder)}  # e.g. text encoders left out on purpose
-        pipe = HunyuanVideoFramepackPipeline.from_pretrained(
-            str(folder), torch_dtype=dtype, local_files_only=True, **absent
-        )
+        from diffusers.utils import logging as diffusers_logging
+
+        bars = diffusers_logging.is_progress_bar_enabled()
+        diffusers_logging.disable_progress_bar()  # stderr is for errors: one line when loading fails
+        try:
+            pipe = HunyuanVideoFramepackPipeline.from_pretrained(
+                str(folder), torch_dtype=dtype, local_files_only=True, **absent
+            )
+        except Exception as e:  # noqa: BLE001 - diffusers raises many kinds; the user needs one line
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise ValueError(
+                f"could not load the pipeline from {folder}: {type(e).__name__}: {first[:300]} "
+                "(a corrupt or truncated weights file? re-save the folder with save_pretrained)"
+            ) from None
+        finally:
+            if bars:
+                diffusers_logging.enable_progress_bar()
         backend = cls(_configure(pipe, device, offload, vae_tiling), **kwargs)
         backend.folder = folder
         return backend
