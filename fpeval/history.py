@@ -91,10 +91,16 @@ class Codebook:
         return d.argmin(1).reshape(latents.shape[0], *latents.shape[2:])
 
     def quantise(self, latents: torch.Tensor) -> torch.Tensor:
-        """Replace every latent pixel by its nearest centroid (same shape and dtype)."""
+        """Replace every latent pixel by its nearest centroid (same shape and dtype).
+
+        Frames that are exactly zero are the padding of history not generated yet (the official loops
+        pad with zeros, and the model reads zeros as "unknown"); they stay zero rather than becoming
+        the centroid nearest to zero, which would look like real content."""
         idx = self.assign(latents)
         out = self.centroids.to(latents.device)[idx]  # (B, T, H, W, C)
-        return out.permute(0, 4, 1, 2, 3).to(latents.dtype)
+        out = out.permute(0, 4, 1, 2, 3).to(latents.dtype)
+        padding = (latents == 0).all(dim=(1, 3, 4), keepdim=True)  # (B, 1, T, 1, 1)
+        return torch.where(padding, torch.zeros_like(out), out)
 
     def save(self, path: str | Path) -> Path:
         from safetensors.torch import save_file

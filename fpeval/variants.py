@@ -140,7 +140,10 @@ VARIANTS: dict[str, dict] = {
     "endpoint": dict(schedule=ENDPOINT, order="endpoint"),
     "vanilla+D": dict(schedule=VANILLA_F1, order="forward", discrete=True),
     "df": dict(schedule=VANILLA_F1, order="forward", sigma_test=0.1),
-    "history_guidance": dict(schedule=VANILLA_F1, order="forward", history_guidance=1.5),
+    # the paper's reading of history guidance: history denoising is delayed (on the conditional side the
+    # history carries noise sigma_test x sigma, removed along with the section's) and the unconditional
+    # side of CFG sees fully-noised history
+    "history_guidance": dict(schedule=VANILLA_F1, order="forward", history_guidance=1.5, sigma_test=0.1),
     # every section is a fresh image-to-video run whose start image is the previous section's last frame
     "repeat_i2v": dict(schedule=VANILLA_F1, order="repeat"),
 }

@@ -68,3 +68,15 @@ def test_diffusion_forcing_noise_levels():
     torch.testing.assert_close(diffusion_forcing_noise(x0, 0.3, g1), 0.7 * x0 + 0.3 * eps)
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
         diffusion_forcing_noise(x0, 1.2)
+
+
+def test_zero_padding_of_unknown_history_stays_zero_under_quantisation():
+    cb = Codebook(torch.tensor([[0.3, -0.2], [4.0, 4.0]]))  # no centroid at zero
+    x = torch.randn(2, 2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    x[:, :, 1] = 0  # a frame not generated yet
+    x[1, :, 2] = 0  # padding in one video only
+    q = cb.quantise(x)
+    assert torch.equal(q[:, :, 1], torch.zeros_like(q[:, :, 1])) and torch.equal(q[1, :, 2], torch.zeros(2, 4, 4))
+    assert (q[0, :, 2] != 0).all() and (q[:, :, 0] != 0).all()  # real frames all map to centroids
+    x[0, 0, 0, 0, 0] = 0.0  # one zero value inside a real frame is not padding
+    assert (cb.quantise(x)[0, :, 0, 0, 0] != 0).all()
