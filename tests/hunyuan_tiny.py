@@ -82,7 +82,7 @@ def tiny_pipeline(
     torch.manual_seed(0)
     image_encoder = SiglipVisionModel(
         SiglipVisionConfig(
-            hidden_size=32,
+            hidden_size=transformer.config.image_proj_dim,  # the embedding width the transformer takes
             intermediate_size=37,
             num_attention_heads=4,
             num_hidden_layers=2,

@@ -133,3 +133,24 @@ def test_precision_script_runs_and_float32_reproduces_its_reference():
     # the timed float32 run is the FLOP-counted reference run again: same seeds, same latents
     assert "max |latent - float32| 0," in rows["float32"]
     assert "max |latent - float32| 0," not in rows["bf16-autocast"]  # bf16 really changes the arithmetic
+
+
+def test_the_full_size_gpu_benchmark_runs_its_code_path_on_a_tiny_cpu_config():
+    script = BENCH / "full_size.py"
+    args = [
+        "--config",
+        "smoke",
+        "--device",
+        "cpu",
+        "--steps",
+        "1",
+        "--repeats",
+        "1",
+        "--long",
+        "3",
+        "--no-write",
+    ]
+    result = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "inverted: diffusers" in result.stdout and "vanilla: diffusers" in result.stdout
+    assert "long inverted video: section 2" in result.stdout

@@ -76,7 +76,9 @@ def test_zero_padding_of_unknown_history_stays_zero_under_quantisation():
     x[:, :, 1] = 0  # a frame not generated yet
     x[1, :, 2] = 0  # padding in one video only
     q = cb.quantise(x)
-    assert torch.equal(q[:, :, 1], torch.zeros_like(q[:, :, 1])) and torch.equal(q[1, :, 2], torch.zeros(2, 4, 4))
+    assert torch.equal(q[:, :, 1], torch.zeros_like(q[:, :, 1])) and torch.equal(
+        q[1, :, 2], torch.zeros(2, 4, 4)
+    )
     assert (q[0, :, 2] != 0).all() and (q[:, :, 0] != 0).all()  # real frames all map to centroids
     x[0, 0, 0, 0, 0] = 0.0  # one zero value inside a real frame is not padding
     assert (cb.quantise(x)[0, :, 0, 0, 0] != 0).all()
