@@ -13,57 +13,43 @@ read model files from disk; MUSIQ, ViCLIP, ArcFace and the anatomy detector are 
 that take a user backend (``metrics.register_backend``).
 """
 
-from metrics import drift, functional
-from metrics.base import (
-    VIDEO_FRAME,
-    CallableMetric,
-    Metric,
-    available,
-    compute,
-    register,
-    register_backend,
-    register_callable,
-    registry,
-    to_wide,
-)
-from metrics.frames import Video, as_video
-from metrics.learned import LEARNED
-from metrics.weight_free import WEIGHT_FREE
-from metrics.weights import MissingBackendError, MissingWeightsError
+import importlib
 
 __version__ = "0.1.0"
 
-for _cls in (*WEIGHT_FREE, *LEARNED):
-    registry.add(_cls())
+# Public names and the modules that define them. They load on first use (PEP 562), so that
+# ``import metrics`` and the command line's --help do not pay for torch, OpenCV and pandas.
+_EXPORTS = {
+    "VIDEO_FRAME": "metrics.base",
+    "CallableMetric": "metrics.base",
+    "Metric": "metrics.base",
+    "available": "metrics.base",
+    "compute": "metrics.base",
+    "register": "metrics.base",
+    "register_backend": "metrics.base",
+    "register_callable": "metrics.base",
+    "registry": "metrics.base",
+    "to_wide": "metrics.base",
+    "Video": "metrics.frames",
+    "as_video": "metrics.frames",
+    "MissingBackendError": "metrics.weights",
+    "MissingWeightsError": "metrics.weights",
+}
+_SUBMODULES = ("drift", "functional", "ratings", "frames", "base", "weights", "video_io", "atomic")
 
-# Paper metrics whose models fpeval does not wrap: listed so tables can name them, computed once a
-# backend is registered with ``register_backend(name, fn)``.
-_PLACEHOLDERS = (
-    ("clarity_musiq", "per-frame", True, "MUSIQ (SPAQ checkpoint) = VBench imaging_quality, 0-100"),
-    ("semantic_viclip", "per-video", True, "ViCLIP video-text score (VBench)"),
-    ("identity_arcface", "per-pair", True, "ArcFace + RetinaFace face similarity to the first frame"),
-    ("anatomy", "per-frame", True, "VBench ViT hand / face / body anatomy detector score"),
-)
-for _name, _kind, _better, _what in _PLACEHOLDERS:
-    registry.add(
-        CallableMetric(_name, None, kind=_kind, group=_name, higher_is_better=_better, description=_what)
-    )
+__all__ = sorted([*_EXPORTS, "drift", "functional"])
 
-__all__ = [
-    "VIDEO_FRAME",
-    "CallableMetric",
-    "Metric",
-    "MissingBackendError",
-    "MissingWeightsError",
-    "Video",
-    "as_video",
-    "available",
-    "compute",
-    "drift",
-    "functional",
-    "register",
-    "register_backend",
-    "register_callable",
-    "registry",
-    "to_wide",
-]
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"metrics.{name}")
+    else:
+        raise AttributeError(f"module 'metrics' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_EXPORTS, *_SUBMODULES})

@@ -295,3 +295,27 @@ def to_wide(per_frame: pd.DataFrame, index: Iterable[str] = ("frame",)) -> pd.Da
     index = list(index)
     table = per_frame[per_frame["frame"] != VIDEO_FRAME]
     return table.pivot_table(index=index, columns="metric", values="value", sort=False).reset_index()
+
+
+def _register_shipped_metrics() -> None:
+    """Every weight-free and learned metric, and the paper metrics whose models fpeval does not wrap
+    (listed so tables can name them; computed once a backend is registered with
+    ``register_backend(name, fn)``)."""
+    from metrics.learned import LEARNED
+    from metrics.weight_free import WEIGHT_FREE
+
+    for cls in (*WEIGHT_FREE, *LEARNED):
+        registry.add(cls())
+    placeholders = (
+        ("clarity_musiq", "per-frame", True, "MUSIQ (SPAQ checkpoint) = VBench imaging_quality, 0-100"),
+        ("semantic_viclip", "per-video", True, "ViCLIP video-text score (VBench)"),
+        ("identity_arcface", "per-pair", True, "ArcFace + RetinaFace face similarity to the first frame"),
+        ("anatomy", "per-frame", True, "VBench ViT hand / face / body anatomy detector score"),
+    )
+    for name, kind, better, what in placeholders:
+        registry.add(
+            CallableMetric(name, None, kind=kind, group=name, higher_is_better=better, description=what)
+        )
+
+
+_register_shipped_metrics()  # the modules it imports need only the names defined above

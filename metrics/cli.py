@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _parse_weights(items: list[str]) -> dict[str, str]:
@@ -31,6 +34,8 @@ def score_videos(
     weights: dict[str, str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, dict]]:
     """(tidy table of every video with columns video, [section], frame, metric, value; metadata per video)."""
+    import pandas as pd
+
     import metrics
     from metrics.video_io import read_video
 

@@ -35,3 +35,13 @@ def test_metrics_imports_nothing_from_fpeval():
                 f"{path.relative_to(root)}:{node.lineno} {n}" for n in names if n.split(".")[0] == "fpeval"
             ]
     assert not offenders, offenders
+
+
+def test_the_command_line_starts_without_torch():
+    """``fpeval --help`` must not pay for torch (1-2 s): the CLI and ``metrics`` load heavy modules on use."""
+    import subprocess
+    import sys
+
+    code = "import sys, fpeval.cli, metrics; print('torch' in sys.modules, 'pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
