@@ -113,10 +113,11 @@ class Block(nn.Module):
         nn.init.zeros_(self.modulation.bias)
 
     def forward(
-        self, x: torch.Tensor, temb: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+        self, x: torch.Tensor, modulation: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
     ) -> torch.Tensor:
+        """``modulation``: (B, N, 6 * dim), this block's ``self.modulation(silu(temb))`` per token."""
         b, n, d = x.shape
-        s1, c1, g1, s2, c2, g2 = self.modulation(F.silu(temb)).chunk(6, dim=-1)
+        s1, c1, g1, s2, c2, g2 = modulation.chunk(6, dim=-1)
         h = self.norm1(x) * (1 + c1) + s1
         q, k, v = self.qkv(h).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         q, k = rotate(self.q_norm(q), cos, sin), rotate(self.k_norm(k), cos, sin)
@@ -194,18 +195,21 @@ class FramePackMini(nn.Module):
         sig = torch.cat([torch.zeros(b, img.shape[1], device=x.device), sig], dim=1)
         cos = torch.cat([packed.rope_cos.new_ones(img.shape[1], packed.rope_cos.shape[1]), packed.rope_cos])
         sin = torch.cat([packed.rope_sin.new_zeros(img.shape[1], packed.rope_sin.shape[1]), packed.rope_sin])
-        temb = self.time_mlp(timestep_embedding(sig, 256))
+        # a video has a handful of distinct noise levels (clean context, the section, noised history):
+        # embed and modulate each level once, then hand every token its level's rows
+        levels, level_of = torch.unique(sig, return_inverse=True)
+        temb = F.silu(self.time_mlp(timestep_embedding(levels, 256)))  # (levels, dim)
         for block in self.blocks:
-            tokens = block(tokens, temb, cos, sin)
+            tokens = block(tokens, block.modulation(temb)[level_of], cos, sin)
         n_sec = packed.section.stop - packed.section.start
         out = tokens[:, -n_sec:]
-        shift, scale = self.out_modulation(F.silu(temb[:, -n_sec:])).chunk(2, dim=-1)
+        shift, scale = self.out_modulation(temb)[level_of[:, -n_sec:]].chunk(2, dim=-1)
         out = self.out(self.norm_out(out) * (1 + scale) + shift)  # (B, T*gh*gw, p*p*C)
         p = self.config.patch_size
         gh, gw = h // p, w // p
         out = out.view(b, t, gh, gw, c, p, p).permute(0, 4, 1, 2, 5, 3, 6).reshape(b, c, t, h, w)
         if self.config.carry:  # the section shares one sigma: its first token's embedding gates the skip
-            gate = self.carry_gate(F.silu(temb[:, -n_sec]))
+            gate = self.carry_gate(temb)[level_of[:, -n_sec]]
             out = out + gate.view(b, c, 1, 1, 1) * nearest
         return out
 
