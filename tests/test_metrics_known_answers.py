@@ -120,3 +120,26 @@ def test_brightness_ramp_is_detected_as_exposure_drift():
     assert _value(table, "exposure_brightness", "signed_drift") == pytest.approx(hand, rel=1e-5)
     assert hand > 0.2
     assert _value(table, "exposure_clipped", "signed_drift") > 0.1  # highlights clip as it brightens
+
+
+def test_dynamic_orders_a_frozen_clip_below_the_world_below_noise():
+    """At mini scale (64 px, 8 fps) VBench's resolution-scaled threshold still separates a frozen
+    clip, the world's own moving clips and a noise clip."""
+    import metrics
+    from fpeval.world import clip
+
+    def scores(video):
+        pf = metrics.compute(video, ["dynamic_degree", "dynamic_flow"], fps=8)
+        return pf[pf.metric == "dynamic_degree"].value.item(), pf[pf.metric == "dynamic_flow"].value.mean()
+
+    world = [
+        scores((clip(s, "heldout", 49).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8))
+        for s in range(6)
+    ]
+    frozen = scores(
+        np.repeat((clip(0, "heldout", 1)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)[None], 49, 0)
+    )
+    noise = scores((np.random.default_rng(0).random((49, 64, 64, 3)) * 255).astype(np.uint8))
+    degree = np.mean([d for d, _ in world])
+    assert frozen[0] == 0 < degree < 1 == noise[0]
+    assert frozen[1] < min(f for _, f in world) and max(f for _, f in world) < noise[1]
