@@ -245,8 +245,12 @@ def test_carry_can_be_switched_on_when_continuing_and_starts_as_the_same_model(t
     assert torch.equal(start.eval()(x, s, ctx, cond), with_carry(x, s, ctx, cond))
     torch.nn.init.normal_(with_carry.carry_embed.weight, std=0.05)  # once trained, the carried frame counts
     assert not torch.allclose(start(x, s, ctx, cond), with_carry(x, s, ctx, cond))
-    with pytest.raises(ValueError, match="only carry"):
+    with pytest.raises(ValueError, match="only carry, out_conv"):
         FramePackMini.load(path, dim=64)
+    refined = FramePackMini.load(path, carry=True, out_conv=True)  # the output convolution starts at zero too
+    assert torch.equal(start(x, s, ctx, cond), refined(x, s, ctx, cond))
+    torch.nn.init.normal_(refined.out_refine[2].weight, std=0.05)
+    assert not torch.allclose(start(x, s, ctx, cond), refined(x, s, ctx, cond))
 
 
 def test_training_noise_levels_shift_like_the_sampling_schedule():

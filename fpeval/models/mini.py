@@ -46,10 +46,18 @@ class MiniConfig(BaseModel):
     # time (image-concat conditioning as in image-to-video models), and the output adds that frame
     # scaled per channel by a function of sigma: copying needs neither attention nor the trunk
     carry: bool = False
+    # out_conv: a residual 3x3 convolution over each output latent frame (as U-ViT adds after its linear
+    # patch decoder), so neighbouring tokens' outputs agree across patch borders
+    out_conv: bool = False
 
     @property
     def head_dim(self) -> int:
         return self.dim // self.heads
+
+
+# options a training run may switch on when continuing from a checkpoint: their layers (by prefix)
+# start at zero, so the continued model starts as the loaded one
+SWITCHABLE = {"carry": "carry_", "out_conv": "out_refine."}
 
 
 @dataclass
@@ -157,6 +165,13 @@ class FramePackMini(nn.Module):
             for layer in (self.carry_embed, self.carry_gate):
                 nn.init.zeros_(layer.weight)
                 nn.init.zeros_(layer.bias)
+        if cfg.out_conv:  # zero-initialised last layer: switching it on leaves the outputs unchanged
+            c = cfg.latent_channels
+            self.out_refine = nn.Sequential(
+                nn.Conv2d(c, 8 * c, 3, padding=1), nn.SiLU(), nn.Conv2d(8 * c, c, 3, padding=1)
+            )
+            nn.init.zeros_(self.out_refine[2].weight)
+            nn.init.zeros_(self.out_refine[2].bias)
         self.time_mlp = nn.Sequential(nn.Linear(256, cfg.dim), nn.SiLU(), nn.Linear(cfg.dim, cfg.dim))
         self.blocks = nn.ModuleList(Block(cfg.dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
         self.norm_out = nn.LayerNorm(cfg.dim, elementwise_affine=False, eps=1e-6)
@@ -211,6 +226,9 @@ class FramePackMini(nn.Module):
         if self.config.carry:  # the section shares one sigma: its first token's embedding gates the skip
             gate = self.carry_gate(temb)[level_of[:, -n_sec]]
             out = out + gate.view(b, c, 1, 1, 1) * nearest
+        if self.config.out_conv:
+            frames = out.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)
+            out = out + self.out_refine(frames).view(b, t, c, h, w).permute(0, 2, 1, 3, 4)
         return out
 
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
@@ -228,16 +246,20 @@ class FramePackMini(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path, **overrides) -> FramePackMini:
-        """Load a checkpoint. ``overrides`` may only switch on ``carry``, whose zero-initialised layers
-        leave the loaded model's outputs unchanged (a run can continue from a model without them)."""
+        """Load a checkpoint. ``overrides`` may only switch on ``SWITCHABLE`` options, whose
+        zero-initialised layers leave the loaded model's outputs unchanged (a run can continue from a
+        model without them)."""
         from fpeval.models.checkpoints import read_checkpoint
 
-        if set(overrides) - {"carry"}:
-            raise ValueError(f"only carry can be overridden when loading, got {sorted(overrides)}")
+        if set(overrides) - set(SWITCHABLE):
+            raise ValueError(
+                f"only {', '.join(SWITCHABLE)} can be overridden when loading, got {sorted(overrides)}"
+            )
         config, state = read_checkpoint(path)
         model = cls(MiniConfig(**{**config, **overrides}))
         missing, unexpected = model.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not (k.startswith("carry_") and overrides.get("carry"))]
+        switched_on = tuple(prefix for name, prefix in SWITCHABLE.items() if overrides.get(name))
+        missing = [k for k in missing if not k.startswith(switched_on or ("\0",))]
         if missing or unexpected:
             raise ValueError(
                 f"checkpoint {path} does not fit FramePack-mini: missing {missing[:5]}, unexpected {unexpected[:5]}"
