@@ -27,7 +27,8 @@ class MiniConfig(BaseModel):
     tokens per frame, each carrying 4 x 4 x 8 = 128 latent values, hence a residual stream twice that
     wide (a 144-wide, 5-deep variant learned to copy from its context far more slowly). The first
     release used dim 128, depth 4, mlp_ratio 4, patch 2, pooled_above 4, rope (8, 12, 12) on 8 x 8
-    latents. ``carry`` is off by default so that checkpoints written before it load unchanged.
+    latents. ``carry`` and ``out_conv`` are off by default so that checkpoints written before them load
+    unchanged; the shipped mini-v2 has both on.
     Every checkpoint stores its own config."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
