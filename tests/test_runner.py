@@ -211,30 +211,20 @@ def test_findings_are_checked_against_an_independent_paired_difference(finished)
 
 
 def test_the_table_shows_peoples_ratings_from_the_study_designed_from_the_run(finished, tmp_path):
+    from test_votes_support import vote_everything
+
     from fpeval.votes.design import design_study
     from fpeval.votes.study import Study
 
     _, out = finished
     study_dir = tmp_path / "study"
     design_study(out, study_dir, name="someone's study", gold=0, repeats=0, annotators=["ann1", "ann2"])
-    study = Study.open(study_dir)
-    pairs = study.store.pairs(study.study_id).set_index("pair_id")
     rank = {"inverted": 0, "endpoint": 1, "vanilla": 2}  # people prefer inverted, then endpoint
     for annotator in ("ann1", "ann2"):
-        k = 0
-        while (pair := study.store.next_pair(study.study_id, annotator)) is not None:
-            p = pairs.loc[pair["pair_id"]]
-            choice = "left" if rank[p["left"]] < rank[p["right"]] else "right"
-            study.store.add_vote(
-                f"{annotator}-{k}",
-                study.study_id,
-                pair["pair_id"],
-                annotator,
-                p["left_item"],
-                p["right_item"],
-                choice,
-            )
-            k += 1
+        vote_everything(
+            study_dir, annotator, lambda p: "left" if rank[p["left"]] < rank[p["right"]] else "right"
+        )
+    study = Study.open(study_dir)
     n = study.store.count_votes(study.study_id)
     study.store.close()
     table = build_table(out, votes=study_dir)

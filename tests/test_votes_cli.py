@@ -1,32 +1,13 @@
 import json
 
 import pandas as pd
-from test_votes_support import make_results
+from test_votes_support import make_results, vote_everything
 from typer.testing import CliRunner
 
 from fpeval.votes.cli import votes_app
 from fpeval.votes.study import Study
 
 runner = CliRunner()
-
-
-def vote_everything(study_root, annotator, pick):
-    study = Study.open(study_root)
-    pairs = study.store.pairs(study.study_id).set_index("pair_id")
-    k = 0
-    while (pair := study.store.next_pair(study.study_id, annotator)) is not None:
-        p = pairs.loc[pair["pair_id"]]
-        study.store.add_vote(
-            f"{annotator}-{k}",
-            study.study_id,
-            pair["pair_id"],
-            annotator,
-            p["left_item"],
-            p["right_item"],
-            pick(p),
-        )
-        k += 1
-    study.store.close()
 
 
 def better(p):

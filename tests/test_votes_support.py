@@ -133,3 +133,25 @@ def test_fixture_results_have_the_layout_the_design_reads(tmp_path):
     clips = load_clips(tmp_path)
     assert sorted(c.row for c in clips) == sorted(ROWS)
     assert read_mp4(clips[0].video).shape == (4, 32, 32, 3)
+
+
+def vote_everything(study_root, annotator, pick):
+    """Vote on every pair of ``annotator``'s queue with ``pick(pair row) -> choice``, through the store."""
+    from fpeval.votes.study import Study
+
+    study = Study.open(study_root)
+    pairs = study.store.pairs(study.study_id).set_index("pair_id")
+    k = 0
+    while (pair := study.store.next_pair(study.study_id, annotator)) is not None:
+        p = pairs.loc[pair["pair_id"]]
+        study.store.add_vote(
+            f"{annotator}-{k}",
+            study.study_id,
+            pair["pair_id"],
+            annotator,
+            p["left_item"],
+            p["right_item"],
+            pick(p),
+        )
+        k += 1
+    study.store.close()
