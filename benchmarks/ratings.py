@@ -1,21 +1,21 @@
-"""Bradley–Terry with bootstrap CIs: fpeval's vectorised bootstrap vs one scipy refit per round.
+"""Bradley–Terry with bootstrap CIs: fpeval's vectorised bootstrap vs a lean per-round refit.
 
-fpeval draws every round's resample as one multinomial over the distinct (left, right, outcome) cells
-and fits all rounds at once by batched Newton; the baseline resamples the votes table and refits with
-``bradley_terry`` (scipy L-BFGS) per round, as FastChat's bootstrap does. The baseline is timed on a
-subset of rounds and extrapolated linearly to the full count. Target: <= 2 s for 100k votes, 20
-variants, 1000 rounds on 2 cores.
+Both arms start from the votes table and do the same statistics: the BT MLE and ``--rounds`` vote-level
+bootstrap resamples. fpeval draws every round as one multinomial over the distinct (left, right,
+outcome) cells and fits all rounds at once by batched Newton. The baseline is what a careful user would
+write: compress the votes into win counts once, draw each round's counts from the same multinomial and
+refit with choix's ``ilsr_pairwise_dense`` (ties as half wins). Timed with the interleaved harness; the
+point estimates of both arms are checked equal. Target: <= 2 s for 100k votes, 20 variants, 1000
+rounds on 2 cores.
 
-    python benchmarks/ratings.py [--votes 100000] [--variants 20] [--rounds 1000] [--baseline-rounds 20]
+    python benchmarks/ratings.py [--votes 100000] [--variants 20] [--rounds 1000] [--repeats 10]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +24,10 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from harness import compare  # noqa: E402
 from report import command, machine, write_section  # noqa: E402
 
-from metrics.ratings import bootstrap, bradley_terry  # noqa: E402
+from metrics.ratings import bootstrap  # noqa: E402
 
 
 def synthetic_votes(n_votes: int, n_variants: int, seed: int = 0) -> pd.DataFrame:
@@ -53,13 +54,32 @@ def synthetic_votes(n_votes: int, n_variants: int, seed: int = 0) -> pd.DataFram
     )
 
 
-def scipy_per_round(votes: pd.DataFrame, rounds: int, seed: int = 0) -> np.ndarray:
+def lean_baseline(votes: pd.DataFrame, rounds: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(MLE strengths, (rounds, n) bootstrap strengths): win counts, multinomial resamples, choix per round."""
+    import choix
+
+    v = votes[votes["choice"] != "skip"]
+    names = sorted(set(v["left"]) | set(v["right"]))
+    index = {name: i for i, name in enumerate(names)}
+    score = v["choice"].map({"left": 1.0, "right": 0.0, "tie": 0.5, "both_bad": 0.5}).to_numpy()
+    cells = pd.DataFrame({"a": v["left"].map(index), "b": v["right"].map(index), "s": score})
+    counts = cells.value_counts().reset_index(name="n")
+    a, b, s, n = (counts[c].to_numpy() for c in ("a", "b", "s", "n"))
+
+    def wins_of(weights: np.ndarray) -> np.ndarray:
+        wins = np.zeros((len(names), len(names)))
+        np.add.at(wins, (a, b), weights * s)
+        np.add.at(wins, (b, a), weights * (1 - s))
+        return wins
+
+    def fit(wins: np.ndarray) -> np.ndarray:
+        theta = choix.ilsr_pairwise_dense(wins, alpha=0.0, tol=1e-10)
+        return theta - theta.mean()
+
     rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(rounds):
-        resample = votes.iloc[rng.integers(0, len(votes), len(votes))]
-        out.append(bradley_terry(resample).to_numpy())
-    return np.array(out)
+    point = fit(wins_of(n.astype(float)))
+    draws = rng.multinomial(n.sum(), n / n.sum(), size=rounds)
+    return point, np.array([fit(wins_of(d.astype(float))) for d in draws])
 
 
 def main() -> None:
@@ -67,47 +87,43 @@ def main() -> None:
     ap.add_argument("--votes", type=int, default=100_000)
     ap.add_argument("--variants", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=1000)
-    ap.add_argument("--baseline-rounds", type=int, default=20)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=10, help="interleaved timing rounds")
     ap.add_argument("--no-write", action="store_true", help="print only; do not update BENCHMARKS.md")
     args = ap.parse_args()
     load = os.getloadavg()[0]
     votes = synthetic_votes(args.votes, args.variants)
+    scale = 400 / np.log(10)  # natural log-odds -> the Elo-like scale fpeval reports
 
-    bootstrap(votes, rounds=10)  # warm-up
-    ours = []
-    for r in range(args.repeats):
-        t0 = time.perf_counter()
-        table = bootstrap(votes, rounds=args.rounds, seed=r)
-        ours.append(time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    baseline = scipy_per_round(votes, args.baseline_rounds)
-    per_round = (time.perf_counter() - t0) / args.baseline_rounds
-    m_ours = statistics.median(ours)
-    extrapolated = per_round * args.rounds
-    ratio = extrapolated / m_ours
-    # The two bootstraps estimate the same spread: compare their standard deviations (baseline: few rounds).
-    ours_sd = ((table["upper"] - table["lower"]) / (2 * 1.96)).mean()
-    base_sd = baseline.std(axis=0, ddof=1).mean()
-    print(
-        f"{args.votes} votes, {args.variants} variants, {args.rounds} rounds: fpeval {m_ours:.2f} s "
-        f"(target <= 2 s); scipy per round {per_round * 1e3:.1f} ms -> {extrapolated:.1f} s extrapolated "
-        f"from {args.baseline_rounds} rounds; speed-up {ratio:.0f}x; mean CI half-width/1.96 {ours_sd:.2f} "
-        f"vs baseline sd {base_sd:.2f} rating points"
-    )
+    def ours():
+        return bootstrap(votes, rounds=args.rounds, seed=0)
+
+    def lean():
+        return lean_baseline(votes, args.rounds)
+
+    def check(table, baseline) -> None:
+        point = (table["rating"] - table["rating"].mean()).to_numpy()
+        np.testing.assert_allclose(point, baseline[0] * scale, atol=1e-3)  # the same MLE, in rating points
+        ours_sd = ((table["upper"] - table["lower"]) / (2 * 1.96)).mean()
+        base_sd = (baseline[1] * scale).std(axis=0, ddof=1).mean()
+        assert abs(ours_sd / base_sd - 1) < 0.15, (ours_sd, base_sd)  # the same bootstrap spread
+
+    result = compare(ours, lean, names=("fpeval", "lean baseline"), rounds=args.repeats, check=check)
+    med, low, high = result.ratio_interval()
+    print(f"{args.votes} votes, {args.variants} variants, {args.rounds} rounds: {result.summary()}")
+    print(f"speed-up of fpeval over the lean baseline: {1 / med:.2f}x [{1 / high:.2f}, {1 / low:.2f}]")
     if not args.no_write:
-        cmd = command()
         write_section(
             "Bradley–Terry bootstrap",
-            f"BT MLE + {args.rounds} bootstrap rounds over {args.votes} synthetic votes, {args.variants} variants "
-            f"(median of {args.repeats}). Baseline: resample the votes table and refit with scipy L-BFGS per round, "
-            f"timed over {args.baseline_rounds} rounds and extrapolated linearly to {args.rounds}. "
-            f"1-minute load average when the run started: {load:.2f} (other jobs may share the machine).\n\n"
-            f"Command: `{cmd}`  \nMachine: {machine()}\n\n"
-            "| votes | variants | rounds | fpeval (vectorised) | scipy per round (extrapolated) | speed-up | "
-            "bootstrap sd: fpeval / baseline |\n| --- | --- | --- | --- | --- | --- | --- |\n"
-            f"| {args.votes} | {args.variants} | {args.rounds} | {m_ours:.2f} s | {extrapolated:.1f} s "
-            f"({per_round * 1e3:.0f} ms x {args.rounds}) | **{ratio:.0f}x** | {ours_sd:.2f} / {base_sd:.2f} |",
+            f"BT MLE + {args.rounds} bootstrap rounds over {args.votes} synthetic votes, {args.variants} variants, "
+            f"{args.repeats} interleaved rounds after a warm-up (`benchmarks/harness.py`). Baseline: the votes "
+            "compressed to win counts once, each round's counts drawn from the same multinomial and refitted "
+            "with choix `ilsr_pairwise_dense`; both arms' MLEs agree to 1e-3 rating points and their bootstrap "
+            f"spreads within 15 %. 1-minute load average at the start: {load:.2f}.\n\n"
+            f"Command: `{command()}`  \nMachine: {machine()}\n\n"
+            "| votes | variants | rounds | fpeval s (min / median / max) | baseline s (min / median / max) | "
+            "fpeval / baseline [95 % CI] |\n| --- | --- | --- | --- | --- | --- |\n"
+            f"| {args.votes} | {args.variants} | {args.rounds} | {result.spread(result.a)} | "
+            f"{result.spread(result.b)} | **{med:.3f}** [{low:.3f}, {high:.3f}] |",
         )
 
 

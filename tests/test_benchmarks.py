@@ -154,3 +154,22 @@ def test_the_full_size_gpu_benchmark_runs_its_code_path_on_a_tiny_cpu_config():
     assert result.returncode == 0, result.stderr[-2000:]
     assert "inverted: diffusers" in result.stdout and "vanilla: diffusers" in result.stdout
     assert "long inverted video: section 2" in result.stdout
+
+
+def test_the_timing_harness_interleaves_checks_outputs_and_bounds_the_ratio():
+    from harness import Comparison, compare
+
+    calls = []
+    result = compare(lambda: calls.append("a") or 1, lambda: calls.append("b") or 1, rounds=4, warmup=1)
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b", "b", "a"]  # warm-up, then alternating order
+    assert len(result.a) == len(result.b) == 4
+    with pytest.raises(AssertionError, match="arms disagree"):
+
+        def disagree(x, y):
+            assert x == y, "arms disagree"
+
+        compare(lambda: 1, lambda: 2, rounds=1, check=disagree)
+    fixed = Comparison([2.0, 2.2, 1.8, 2.0, 2.1], [1.0, 1.0, 1.0, 1.0, 1.0], ("x", "y"))
+    med, low, high = fixed.ratio_interval()
+    assert med == 2.0 and 1.8 <= low <= med <= high <= 2.2
+    assert "x / y = 2.000" in fixed.summary()
