@@ -7,9 +7,6 @@ zero, and *not reproduced* otherwise. Differences are paired by start image and 
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pandas as pd
 
 from metrics.drift import bootstrap_ci
@@ -167,33 +164,6 @@ def table2_findings(
             )
         )
     return out
-
-
-def context_finding(context_csv: str | Path) -> dict:
-    """F7: the packed context stops growing. Growth of the released schedule's section tokens over the
-    last half of the history range, against the unpacked baseline's growth."""
-    df = pd.read_csv(context_csv)
-    t = df["history_frames"].max()
-
-    def growth(family):
-        f = df[(df["family"] == family) & (df["tail"].isin(["td", "none"]) | df["tail"].isna())]
-        f = f.groupby("history_frames")["total_tokens"].max()
-        return float(f.loc[t] - f.loc[t // 2])
-
-    families = list(dict.fromkeys(df["family"]))
-    packed = next(f for f in families if "released" in f)
-    unpacked = next(f for f in families if "unpacked" in f or "no packing" in f)
-    g_packed, g_unpacked = growth(packed), growth(unpacked)
-    return dict(
-        finding="F7",
-        claim="the packed context is bounded as the video grows",
-        measure=f"tokens added from {t // 2} to {t} history frames: {packed} vs {unpacked}",
-        estimate=g_packed,
-        lower=np.nan,
-        upper=np.nan,
-        verdict=REPRODUCED if g_packed == 0 and g_unpacked > 0 else NOT_REPRODUCED,
-        baseline=g_unpacked,
-    )
 
 
 def summary(findings: list[dict]) -> pd.DataFrame:

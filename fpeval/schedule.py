@@ -195,9 +195,6 @@ class Schedule:
             parts.insert(at, Tail(option))
         return Schedule(tuple(parts), self.discrete)
 
-    def with_discrete(self, discrete: bool = True) -> Schedule:
-        return Schedule(self.parts, discrete)
-
     def explain(self) -> str:
         """A human-readable breakdown, one line per part."""
         lines = [
@@ -374,14 +371,6 @@ def parse(name: str) -> Schedule:
     for i, (_, _, value) in enumerate(raw):
         parts.append(Run(value, roles[i]) if isinstance(value, tuple) else value)  # type: ignore[arg-type]
     return Schedule(tuple(parts), discrete)
-
-
-def is_valid(name: str) -> bool:
-    try:
-        parse(name)
-    except ValueError:
-        return False
-    return True
 
 
 def build(

@@ -145,11 +145,6 @@ class Registry(dict):
             members.append(metric.name)
         return metric
 
-    def add_group(self, name: str, members: Iterable[str]) -> None:
-        if name in self or name in DYNAMIC_GROUPS:
-            raise ValueError(f"{name!r} is already a metric or group name")
-        self.groups[name] = list(members)
-
     def expand(self, names: Iterable[Any] | str | None) -> list[Metric]:
         """Metric objects for names, group names and Metric instances, in order, without repeats."""
         if names is None:

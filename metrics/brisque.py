@@ -23,7 +23,6 @@ from metrics.weights import find_weights
 
 GRAY_WEIGHTS = (0.2125, 0.7154, 0.0721)  # skimage.color.rgb2gray
 MODEL_ENV = "FPEVAL_BRISQUE_MODEL"
-MODEL_FILES = ("svm.txt", "normalize.pickle")
 # OpenCV INTER_CUBIC (a = -0.75) taps for an exact 2x downscale (source offset 0.5).
 _HALF_CUBIC = torch.tensor([-0.09375, 0.59375, 0.59375, -0.09375], dtype=torch.float64)
 
@@ -166,12 +165,6 @@ def _aggd_finish(alpha: torch.Tensor, left: torch.Tensor, right: torch.Tensor):
     lg1, lg2, lg3 = torch.lgamma(1 / alpha), torch.lgamma(2 / alpha), torch.lgamma(3 / alpha)
     mean = (sigma_r - sigma_l) * torch.exp(0.5 * (lg1 - lg3)) * torch.exp(lg2 - lg1)
     return alpha, mean, sigma_l, sigma_r
-
-
-def aggd_fit(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(alpha, mean, sigma_left, sigma_right) of an asymmetric generalised Gaussian per row of (N, M)."""
-    left, right, big_r = _aggd_moments(x)
-    return _aggd_finish(solve_alpha(big_r), left, right)
 
 
 def _scale_moments(gray: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:

@@ -597,9 +597,6 @@ class VoteStore:
             return self._conn().execute("SELECT COUNT(*) FROM votes").fetchone()[0]
         return self._conn().execute("SELECT COUNT(*) FROM votes WHERE study_id = ?", (study,)).fetchone()[0]
 
-    def has_vote(self, uuid: str) -> bool:
-        return self._conn().execute("SELECT 1 FROM votes WHERE vote_uuid = ?", (uuid,)).fetchone() is not None
-
     def votes(self, study: str | None = None, annotators: str | None = None) -> pd.DataFrame:
         """Votes joined with their pairs and competitors, oldest first.
 
