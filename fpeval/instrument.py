@@ -2,7 +2,8 @@
 long videos degrade? Every measure is set beside the same measure on the world's own ground-truth clips.
 
 - Teacher forcing: one section predicted from the ground-truth context, scored against the true next
-  section (PSNR / SSIM), beside "repeat the last frame" and the autoencoder's round trip (a ceiling).
+  section (PSNR / SSIM), beside the model's expectation (its x0 estimate from pure noise), "repeat the
+  last frame" and the autoencoder's round trip (a ceiling).
 - Retention per variant: SSIM of every section to the start frame, and start-image identification
   (the last window's frames matched to the nearest of all start images).
 - Drift: Eq. 7 start-end contrast of frame statistics, paired with the world's own change.
@@ -71,8 +72,9 @@ def teacher_forced(
     shift: float = 3.0,
     solver: str = "unipc",
 ) -> pd.DataFrame:
-    """One section predicted from ground-truth context, per clip: PSNR / SSIM of the model, of
-    repeating the frame before the section, and of the autoencoder round trip of the true section."""
+    """One section predicted from ground-truth context, per clip: PSNR / SSIM of the model's sample,
+    of its expectation (x0 estimate from pure noise), of repeating the frame before the section, and of
+    the autoencoder round trip of the true section."""
     from fpeval.engine import HISTORY_STREAM, materialise, sample_section
     from fpeval.sampler import flow_sigmas, seeded_noise
     from fpeval.variants import make_plan
@@ -102,13 +104,23 @@ def teacher_forced(
     cond = backend.condition([""] * n, video[:, 0].to(dev))
     out = sample_section(backend.denoiser, cfg, ctx, cond, x, flow_sigmas(steps, shift), solver, history)
     predicted = backend.decode(out).permute(0, 1, 4, 2, 3).clamp(0, 1).cpu()  # (N, S, 3, H, W)
+    # the model's expectation of the section: its x0 estimate from pure noise (one Euler step from
+    # sigma 1 to 0), i.e. its conditional mean, which a sample scatters around
+    mean = sample_section(backend.denoiser, cfg, ctx, cond, x, flow_sigmas(1, shift), "euler", history)
+    expected = backend.decode(mean).permute(0, 1, 4, 2, 3).clamp(0, 1).cpu()
     truth = video[:, frames]
     repeat = video[:, frames[0] - 1 : frames[0]].expand_as(truth)
     round_trip = ae.decode(latents[:, :, frames].permute(0, 2, 1, 3, 4)).clamp(0, 1).cpu()
     rows = []
     for i, seed in enumerate(seeds):
         row = {"model": backend.name, "image": int(seed), "variant": variant, "section": section}
-        for name, pred in (("prediction", predicted), ("repeat_last", repeat), ("autoencoder", round_trip)):
+        arms = (
+            ("prediction", predicted),
+            ("expectation", expected),
+            ("repeat_last", repeat),
+            ("autoencoder", round_trip),
+        )
+        for name, pred in arms:
             row[f"psnr_{name}"] = float(psnr(pred[i], truth[i]).mean())
             row[f"ssim_{name}"] = float(ssim(pred[i], truth[i]).mean())
         rows.append(row)
@@ -121,11 +133,13 @@ def teacher_forced_summary(per_clip: pd.DataFrame) -> pd.DataFrame:
     for model, g in per_clip.groupby("model", sort=False):
         for measure in ("psnr", "ssim"):
             row = {"model": model, "measure": measure}
-            for who in ("prediction", "repeat_last", "autoencoder"):
+            for who in ("prediction", "expectation", "repeat_last", "autoencoder"):
                 est, lo, hi = bootstrap_ci(g[f"{measure}_{who}"])
                 row.update({who: est, f"{who}_low": lo, f"{who}_high": hi})
             d, lo, hi = bootstrap_ci(g[f"{measure}_prediction"] - g[f"{measure}_repeat_last"])
             row.update(prediction_minus_repeat=d, diff_low=lo, diff_high=hi)
+            d, lo, hi = bootstrap_ci(g[f"{measure}_expectation"] - g[f"{measure}_repeat_last"])
+            row.update(expectation_minus_repeat=d, expectation_diff_low=lo, expectation_diff_high=hi)
             rows.append(row)
     return pd.DataFrame(rows)
 

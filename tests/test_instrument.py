@@ -63,6 +63,9 @@ def test_teacher_forcing_scores_against_independent_values(backend):
             float(ssim(last[i], truth[i]).mean()), rel=1e-6
         )
     assert np.isfinite(table["psnr_prediction"]).all() and (table["psnr_autoencoder"] > 0).all()
+    # one Euler step from pure noise is the model's expectation itself
+    one_step = teacher_forced(backend, [0, 1], section=1, sections=3, steps=1, solver="euler")
+    assert one_step["psnr_prediction"].tolist() == one_step["psnr_expectation"].tolist()
 
 
 def test_retention_summary_ratios_and_paired_drift():
