@@ -51,6 +51,9 @@ class GenerationResult:
 
 
 def _gather(timeline: torch.Tensor, frames: Sequence[int | None]) -> torch.Tensor:
+    """Frames of the timeline (B, C, T, H, W) in order; unknown frames (None) read as zeros."""
+    if all(t is not None for t in frames):  # one indexing op, whatever the number of frames
+        return timeline.index_select(2, torch.tensor(frames, device=timeline.device))
     zeros = torch.zeros_like(timeline[:, :, :1])
     return torch.cat([timeline[:, :, t : t + 1] if t is not None else zeros for t in frames], dim=2)
 
@@ -61,6 +64,8 @@ def materialise(step: Step, timeline: torch.Tensor) -> SectionContext:
     for spec in step.context:
         lat = _gather(timeline, spec.frames)
         if spec.tail is not None:
+            if spec.tail == "tc":  # summarised once per section: every model call then costs the same
+                lat = lat.mean(dim=2, keepdim=True)
             tail = TailGroup(lat, torch.tensor(spec.rope), option=spec.tail, kernel=spec.kernel)
         else:
             groups.append(ContextGroup(lat, torch.tensor(spec.rope), spec.kernel, spec.role))

@@ -121,7 +121,8 @@ class ContextGroup:
 @dataclass
 class TailGroup:
     """History frames beyond the schedule. ``ta``: one token per frame; ``tc``: all frames averaged
-    into one frame and encoded at ``kernel`` (default: the largest kernel of the embedder)."""
+    into one frame and encoded at ``kernel`` (default: the largest kernel of the embedder). A ``tc``
+    tail may arrive already averaged: one latent frame with the RoPE indices of all its frames."""
 
     latents: torch.Tensor
     indices: IndexLike
@@ -304,7 +305,10 @@ class PackedPatchEmbed(nn.Module):
     def _tail(self, tail: TailGroup, section: torch.Tensor, gh: int, gw: int):
         what = f"tail ({tail.option})"
         self._check_latents(tail.latents, what, section)
-        idx = self._indices(tail.indices, tail.latents.shape[2], what, section.device)
+        frames = tail.latents.shape[2]
+        if tail.option == "tc" and frames == 1:  # already averaged: the indices say over which frames
+            frames = max(1, torch.as_tensor(tail.indices).numel())
+        idx = self._indices(tail.indices, frames, what, section.device)
         p = self.patch_size
         if tail.option == "ta":
             pooled = F.adaptive_avg_pool3d(tail.latents, (tail.latents.shape[2], p, p))
@@ -313,7 +317,8 @@ class PackedPatchEmbed(nn.Module):
             return ("tail", 0, tokens, _flat(cos), _flat(sin))
         if tail.option == "tc":
             kernel = tail.kernel or max(self.kernels)
-            tokens = self._embed(tail.latents.mean(dim=2, keepdim=True), kernel)
+            mean = tail.latents if tail.latents.shape[2] == 1 else tail.latents.mean(dim=2, keepdim=True)
+            tokens = self._embed(mean, kernel)
             cos, sin = self.rope.frame_mean(idx, gh, gw)
             return ("tail", kernel, tokens, _flat(pool_rotary(cos, kernel)), _flat(pool_rotary(sin, kernel)))
         raise ValueError(
