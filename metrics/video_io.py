@@ -31,7 +31,11 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
 
 
 def write_mp4(path: str | Path, frames: np.ndarray, fps: float = 30.0, crf: int = 18) -> Path:
-    """Encode (T, H, W, 3) uint8 frames as H.264 / yuv420p MP4. Odd sizes are padded by one pixel."""
+    """Encode (T, H, W, 3) uint8 frames as H.264 / yuv420p MP4. Odd sizes are padded by one pixel.
+
+    The bytes are not reproducible: x264 as PyAV bundles it gives slightly different encodings of the
+    same frames from call to call (decoded pixels up to ~36/255 apart at sharp edges), whatever its
+    thread settings. Runs therefore score the frames they generated, never their MP4s."""
     import av
 
     frames = _check_frames(frames)
@@ -44,13 +48,9 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float = 30.0, crf: int 
             stream = container.add_stream("libx264", rate=int(round(fps)))
             stream.width, stream.height = pw, ph
             stream.pix_fmt = "yuv420p"
-            # one encoder thread and the colour conversion done here: left to the encoder, the
-            # conversion varied from call to call (decoded pixels up to 15/255 apart); this way the
-            # same frames give the same bytes
-            stream.options = {"crf": str(crf), "movflags": "+faststart", "threads": "1"}
+            stream.options = {"crf": str(crf), "movflags": "+faststart"}
             for frame in frames:
-                yuv = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p")
-                for packet in stream.encode(yuv):
+                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
