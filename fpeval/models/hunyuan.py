@@ -340,9 +340,11 @@ class HunyuanBackend:
             raise ValueError(problem)
         absent = {name: None for name in _null_components(folder)}  # e.g. text encoders left out on purpose
         from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as transformers_logging
 
-        bars = diffusers_logging.is_progress_bar_enabled()
+        bars = diffusers_logging.is_progress_bar_enabled(), transformers_logging.is_progress_bar_enabled()
         diffusers_logging.disable_progress_bar()  # stderr is for errors: one line when loading fails
+        transformers_logging.disable_progress_bar()
         try:
             pipe = HunyuanVideoFramepackPipeline.from_pretrained(
                 str(folder), torch_dtype=dtype, local_files_only=True, **absent
@@ -354,8 +356,10 @@ class HunyuanBackend:
                 "(a corrupt or truncated weights file? re-save the folder with save_pretrained)"
             ) from None
         finally:
-            if bars:
+            if bars[0]:
                 diffusers_logging.enable_progress_bar()
+            if bars[1]:
+                transformers_logging.enable_progress_bar()
         backend = cls(_configure(pipe, device, offload, vae_tiling), **kwargs)
         backend.folder = folder
         return backend
