@@ -96,13 +96,16 @@ def test_rotating_a_link_keeps_the_queue_and_revoking_stops_it(tmp_path):
         return token, int(line.split("/")[1].split()[0])
 
     first, queued = add("--limit", "5")
-    second, again = add("--limit", "5")  # a new link, the same 5 pairs
-    assert queued == again == 5 and first != second
     study = Study.open(study_dir)
+    before = study.store.assigned_pairs(study.study_id, "ann")
+    second, again = add("--limit", "5")  # a new link, the same queue
+    kinds = study.store.pairs(study.study_id).set_index("pair_id")["kind"]
+    assert queued == again == len(before) and first != second
+    assert study.store.assigned_pairs(study.study_id, "ann") == before
+    assert sum(kinds[q] != "repeat" for q in before) == 5  # 5 pairs, plus the repeat of any of them
     assert study.store.annotator_for_token(first) is None and study.store.annotator_for_token(second) == "ann"
     _, grown = add("--more", "3")
     queue = study.store.assigned_pairs(study.study_id, "ann")
-    kinds = study.store.pairs(study.study_id).set_index("pair_id")["kind"]
     assert grown == len(queue) == len(set(queue))  # three further pairs (and their repeats), none twice
     assert sum(kinds[q] != "repeat" for q in queue) == 5 + 3
     r = runner.invoke(votes_app, ["annotators", str(study_dir), "--revoke", "ann"])
