@@ -107,3 +107,63 @@ def test_the_page_without_a_token_asks_for_the_personal_link(tmp_path):
             assert page.is_hidden("#task")
         finally:
             browser.close()
+
+
+def test_from_a_run_to_peoples_ranks_in_its_table(tmp_path):
+    """The annotator path end to end: a run, a study designed from it, a link, votes cast with the
+    keyboard in Chromium (with a reload mid-way), the report, and the run's table with people's ranks."""
+    from mini_tiny import write_tiny_mini
+    from typer.testing import CliRunner
+
+    from fpeval.grid import Grid
+    from fpeval.runner import run
+    from fpeval.tables import build_table, format_table
+    from fpeval.votes.cli import votes_app
+
+    denoiser, _ = write_tiny_mini(tmp_path)
+    grid = Grid.model_validate(
+        dict(
+            name="people",
+            model=str(denoiser),
+            samples=dict(heldout=2, seeds=[0]),
+            sections=1,
+            sampler=dict(steps=1),
+            batch=2,
+            rows=[dict(name="inverted", variant="inverted"), dict(name="repeat", variant="repeat_i2v")],
+            metrics=["clarity_laplacian"],
+        )
+    )
+    out = run(grid, tmp_path / "run", progress=False, log=lambda _: None)
+    summary = design_study(out, tmp_path / "study", gold=0, repeats=0, annotators=["web_ann"])
+    study = Study.open(summary.root)
+    pairs = study.store.pairs(study.study_id).set_index("pair_id")
+    total = len(pairs)
+    with running_server(summary.root) as (base, _), sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/?token={summary.annotator_tokens['web_ann']}")
+            for n in range(total):
+                page.wait_for_selector(f"body[data-done='{n}']", timeout=10_000)
+                if n == 1:
+                    page.reload()  # resume where the annotator left off
+                    page.wait_for_selector(f"body[data-done='{n}']", timeout=10_000)
+                page.wait_for_selector("#task:not([hidden])", timeout=10_000)
+                pair = pairs.loc[page.get_attribute("body", "data-pair")]
+                left_is_inverted = (
+                    study.store.items(study.study_id)
+                    .set_index("item_id")
+                    .loc[pair["left_item"], "competitor"]
+                    == "inverted"
+                )
+                page.keyboard.press("1" if left_is_inverted else "2")  # this annotator prefers inverted
+            page.wait_for_selector("#finished:not([hidden])", timeout=10_000)
+        finally:
+            browser.close()
+    assert study.store.count_votes(study.study_id) == total
+    study.store.close()
+    report = CliRunner().invoke(votes_app, ["report", str(summary.root), "--rounds", "50"])
+    assert report.exit_code == 0, report.output
+    table = build_table(out, votes=summary.root)
+    assert f"Ratings from people ({total} votes, 1 annotators" in format_table(table)
+    assert table.loc["inverted", "rank"] == 1 and table.loc["repeat", "rank"] == 2
