@@ -173,3 +173,13 @@ def test_the_timing_harness_interleaves_checks_outputs_and_bounds_the_ratio():
     med, low, high = fixed.ratio_interval()
     assert med == 2.0 and 1.8 <= low <= med <= high <= 2.2
     assert "x / y = 2.000" in fixed.summary()
+
+
+def test_votes_survive_kill_9_of_the_server_mid_stream():
+    """The HTTP load test's code path, small: clients retry until acknowledged while the server is
+    killed with SIGKILL and restarted; every vote is stored exactly once (the script asserts it)."""
+    script = BENCH / "vote_store.py"
+    args = ["--clients", "2", "--votes", "30", "--kills", "2", "--no-write"]
+    result = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "with 2 kill -9 + restarts; stored 60 (each exactly once)" in result.stdout
