@@ -19,11 +19,11 @@ def row_styles(rows: list[str]) -> dict[str, dict]:
     """A distinct colour and line style per row (colours of tab20, four dash patterns)."""
     from matplotlib import colormaps
 
-    cmap = colormaps[COLOURS]
-    # spread the first 10 rows over the dark half of tab20's pairs, then use the light half
-    order = [2 * i for i in range(10)] + [2 * i + 1 for i in range(10)]
+    colours = colormaps[COLOURS].colors
+    # the first 10 rows take the dark colour of each of tab20's pairs, the next 10 the light one
+    order = [*range(0, 20, 2), *range(1, 20, 2)]
     return {
-        row: {"color": cmap(order[i % 20] / 19), "linestyle": LINE_STYLES[i % len(LINE_STYLES)]}
+        row: {"color": colours[order[i % 20]], "linestyle": LINE_STYLES[i % len(LINE_STYLES)]}
         for i, row in enumerate(rows)
     }
 

@@ -189,7 +189,9 @@ def load_grid(path: str | Path) -> tuple[Grid, Path]:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise ValueError(f"{path} is not valid YAML: {e}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(f"{path} is not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a mapping with 'name' and 'rows', got {type(data).__name__}")
     try:
@@ -292,10 +294,14 @@ def batches(items: list[Item], size: int) -> list[list[Item]]:
 
 @cache
 def file_digest(path: str) -> str:
+    """``checkpoints.file_digest``, once per path for the life of the process (a grid names the
+    same weights and images for many items)."""
+    from fpeval.models.checkpoints import file_digest as digest
+
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"file not found: {p}")
-    return hashlib.sha256(p.read_bytes()).hexdigest()[:16]
+    return digest(p)
 
 
 def model_digest(model: str) -> str:
@@ -311,8 +317,9 @@ def model_digest(model: str) -> str:
     if p.is_file():
         return file_digest(str(p))
     if p.is_dir():
-        index = sorted(str(f.relative_to(p)) + str(f.stat().st_size) for f in p.rglob("*") if f.is_file())
-        return hashlib.sha256("\n".join(index).encode()).hexdigest()[:16]
+        from fpeval.models.checkpoints import folder_digest
+
+        return folder_digest(p)
     raise ValueError(f"model {model!r} is neither a shipped name nor an existing path")
 
 

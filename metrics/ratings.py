@@ -500,21 +500,21 @@ def rating_table(
     wins = o.wins()
     options = dict(rounds=rounds, seed=seed, method=method, confidence=confidence, anchor=anchor)
     options.update(both_bad=both_bad, annotators=annotators)
-    prior = None
+    boot, prior = None, None
     if method == "bt" and l2 == 0 and o.n >= 2:
         if not _strongly_connected(wins):
             prior = f"no plain Bradley–Terry MLE ({_unreachable_hint(o.names, wins)})"
         else:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings():  # the dropped rounds are counted in attrs instead
                 warnings.simplefilter("ignore")
                 boot = bootstrap(votes, l2=0.0, **options)
             share = boot.attrs["dropped_rounds"] / rounds
             if share > MAX_DROPPED_SHARE:
                 prior = f"{share:.0%} of bootstrap resamples have no plain Bradley–Terry MLE"
-        if prior:
-            l2 = FALLBACK_L2
-            prior += f", so it is fitted with a N(0, {1 / math.sqrt(l2):g}^2) log-odds prior"
-    if prior or not (method == "bt" and l2 == 0 and o.n >= 2):
+    if prior:
+        l2, boot = FALLBACK_L2, None
+        prior += f", so it is fitted with a N(0, {1 / math.sqrt(l2):g}^2) log-odds prior"
+    if boot is None:
         boot = bootstrap(votes, l2=l2, **options)
     games = (wins + wins.T).sum(axis=1)
     table = boot.copy()

@@ -7,6 +7,7 @@ needs another kernel, a tail or no k2/k4 group gets an error naming the backend 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -297,10 +298,11 @@ class HunyuanBackend:
         self.prompt_embeds_file = Path(prompt_embeds_file) if prompt_embeds_file else None
         self.folder: Path | None = None  # the pipeline folder it was loaded from
 
-    @property
+    @functools.cached_property
     def provenance(self) -> dict:
         """Which model made a video: the folder and a digest of its file index, and the prompt
-        embeddings file (with its SHA-256 prefix) when the conditioning came from one."""
+        embeddings file (with its SHA-256 prefix) when the conditioning came from one. Computed once
+        per backend."""
         from fpeval.models.checkpoints import file_digest, folder_digest
 
         out = {"model": self.name}

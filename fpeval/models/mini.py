@@ -259,8 +259,8 @@ class FramePackMini(nn.Module):
         config, state = read_checkpoint(path)
         model = cls(MiniConfig(**{**config, **overrides}))
         missing, unexpected = model.load_state_dict(state, strict=False)
-        switched_on = tuple(prefix for name, prefix in SWITCHABLE.items() if overrides.get(name))
-        missing = [k for k in missing if not k.startswith(switched_on or ("\0",))]
+        new = tuple(prefix for name, prefix in SWITCHABLE.items() if overrides.get(name))
+        missing = [k for k in missing if not (new and k.startswith(new))]  # new layers start at zero
         if missing or unexpected:
             raise ValueError(
                 f"checkpoint {path} does not fit FramePack-mini: missing {missing[:5]}, unexpected {unexpected[:5]}"

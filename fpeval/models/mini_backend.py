@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -44,9 +45,9 @@ class MiniBackend:
             backend.files["codebook"] = book_path
         return backend
 
-    @property
+    @functools.cached_property
     def provenance(self) -> dict:
-        """Which weights made a video: each file with its SHA-256 prefix."""
+        """Which weights made a video: each file with its SHA-256 prefix (hashed once per backend)."""
         from fpeval.models.checkpoints import file_digest
 
         return {
