@@ -13,7 +13,7 @@ from fpeval import schedule as schedule_lang
 from fpeval.errors import user_errors
 from fpeval.tokens import LatentSize, count_tokens
 from fpeval.votes.cli import votes_app
-from metrics.cli import metrics_cmd
+from metrics.cli import drift_cmd, metrics_cmd
 
 app = typer.Typer(
     name="fpeval",
@@ -338,6 +338,11 @@ def train_cmd(
         "--latents-cache",
         help="Encoded training clips (.safetensors): read when present, written after encoding otherwise.",
     ),
+    ema: float | None = typer.Option(
+        None,
+        "--ema",
+        help="Denoiser recipes: write an exponential moving average of the weights with this decay (e.g. 0.999).",
+    ),
     threads: int | None = typer.Option(None, "--threads", help="torch CPU threads."),
     save_every: int = typer.Option(
         0, "--save-every", help="Also write the checkpoint (and its card) every N steps; 0: only at the end."
@@ -389,6 +394,7 @@ def train_cmd(
         sigma_shift=sigma_shift,
         sigma_distribution=sigma_distribution,
         save_every=save_every or None,
+        ema=ema,
     )
     if model_overrides:
         more["model"] = _model_overrides(model_overrides)
@@ -553,6 +559,7 @@ def generate_cmd(
 
 
 app.command("metrics")(user_errors(metrics_cmd))
+app.command("drift")(user_errors(drift_cmd))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -98,6 +98,7 @@ class DenoiserTraining(BaseModel):
     )  # df: history at sigma_train x sigma; None: random
     model: dict = {}  # MiniConfig overrides (with ``init``: only ``carry``, to add the carry input)
     init: str | None = None  # continue from this FramePack-mini checkpoint
+    ema: float = Field(default=0.0, ge=0, lt=1)  # >0: ship an exponential moving average of the weights
     save_every: int = Field(default=0, ge=0)  # also write the checkpoint every N steps (0: only at the end)
 
 
@@ -215,6 +216,7 @@ def train_denoiser(
         .train()
     )
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+    averaged = _ema(model, cfg.ema)
     curve = []
     for step in range(cfg.steps):
         for g in opt.param_groups:
@@ -230,12 +232,27 @@ def train_denoiser(
             model, latents[idx], plan_step, sigma, rng, codebook=codebook, history_level=df_level
         )
         _update(opt, model, loss)
+        if averaged is not None:
+            averaged.update_parameters(model)
         _record(curve, step, cfg.steps, "loss", loss, t0, lambda m: log(f"{cfg.recipe} {m}"))
         if cfg.save_every and step and step % cfg.save_every == 0:
-            _save_denoiser(model, cfg, ae_path, out, curve, t0, device, codebook, step + 1)
+            shipped = model if averaged is None else averaged.module
+            _save_denoiser(shipped, cfg, ae_path, out, curve, t0, device, codebook, step + 1)
+    if averaged is not None:
+        model = averaged.module
     model.eval().cpu()
     card = _save_denoiser(model, cfg, ae_path, out, curve, t0, device, codebook, cfg.steps)
     return model, card
+
+
+def _ema(model: torch.nn.Module, decay: float):
+    """An exponential moving average of ``model``'s weights (None when ``decay`` is 0): diffusion
+    samples come out cleaner from averaged weights than from the last optimiser step."""
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def _save_denoiser(model, cfg, ae_path, out, curve, t0, device, codebook, steps_done: int) -> dict:

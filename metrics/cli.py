@@ -167,3 +167,139 @@ def metrics_cmd(
             typer.echo(f"  {name:<24} mean {mean:>10}  drift {drift:>10}  ({pct})")
     if out is not None:
         typer.echo(f"wrote {out}")
+
+
+def drift_cmd(
+    inputs: list[str] = typer.Argument(
+        ..., help="Videos: files, folders of them, PNG frame folders or glob patterns (quoted)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Report folder (tables and drift.png)."),
+    names: str | None = typer.Option(
+        None,
+        "--metrics",
+        "-m",
+        help="Comma-separated metric or group names (default: every weight-free metric).",
+    ),
+    group_by: str | None = typer.Option(
+        None,
+        "--group-by",
+        help="Regex on each path: its group (?P<group>...) (else its first group) names the group, "
+        "(?P<key>...) the pairing key. Default: the folder each video came from.",
+    ),
+    groups_csv: Path | None = typer.Option(
+        None, "--groups", help="CSV with columns video, group (and optional key) instead of --group-by."
+    ),
+    every: str = typer.Option(
+        "1s", "--every", help="Curve bins: '<N>s' seconds, an integer frame count, or 'section' (sidecars)."
+    ),
+    compare: tuple[str, str] | None = typer.Option(
+        None, "--compare", help="Two groups A B: A − B per metric with intervals (paired when keys match)."
+    ),
+    paired: bool | None = typer.Option(
+        None,
+        "--paired/--unpaired",
+        help="Force a paired or unpaired comparison (default: paired when keys match).",
+    ),
+    fraction: float = typer.Option(0.15, "--fraction", min=0.01, max=0.5, help="Eq. 7 window at each end."),
+    rounds: int = typer.Option(2000, "--rounds", min=100, help="Bootstrap rounds."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    device: str | None = typer.Option(
+        None, "--device", help="'cpu' or 'cuda[:i]' (default: cuda if present)."
+    ),
+    batch_size: int = typer.Option(32, "--batch-size", help="Frames per batch on the device."),
+    fps: float | None = typer.Option(
+        None, "--fps", help="Frame rate (default: each video's sidecar or file)."
+    ),
+    prompt: str | None = typer.Option(None, "--prompt", help="Text for text-frame metrics (semantic_clip)."),
+    weights: list[str] = typer.Option([], "--weights", help="KEY=PATH model file for a learned metric."),
+) -> None:
+    """Drift of any videos, by group: per-frame, per-video and summary tables, Eq. 7 with bootstrap
+    intervals, curves per bin, a figure (one panel per metric, one line per group), and A − B."""
+    import metrics
+    from metrics.analysis import (
+        assign_groups,
+        collect_videos,
+        compare_groups,
+        group_curves,
+        group_summary,
+        parse_every,
+        per_video_drift,
+    )
+    from metrics.atomic import atomic_path
+    from metrics.figures import curve_figure, save_figure
+    from metrics.frames import resolve_device
+
+    bins = parse_every(every)
+    metrics.registry.expand(names)
+    videos = assign_groups(collect_videos(inputs), group_by, groups_csv)
+    if compare is not None:
+        for name in compare:
+            if name not in set(videos["group"]):
+                raise ValueError(
+                    f"--compare {name!r}: no such group; the groups are: {', '.join(dict.fromkeys(videos['group']))}"
+                )
+    per_frame, info = score_videos(
+        [Path(v) for v in videos["video"]],
+        names,
+        device=resolve_device(device),
+        batch_size=batch_size,
+        fps=fps,
+        prompt=prompt,
+        weights=_parse_weights(weights),
+    )
+    per_frame = per_frame.merge(videos[["video", "group", "key"]], on="video", how="left")
+    per_frame = per_frame[["group", "key", *[c for c in per_frame.columns if c not in ("group", "key")]]]
+    per_video = per_video_drift(per_frame, fraction)
+    summary = group_summary(per_video, rounds=rounds, seed=seed)
+    rates = {v: i["fps"] for v, i in info.items()}
+    if isinstance(bins, str) and bins.endswith("s"):
+        missing = [v for v, r in rates.items() if not r]
+        if missing:
+            raise ValueError(f"--every {every} needs each video's fps; unknown for {missing[0]} (pass --fps)")
+    curves = group_curves(per_frame, bins, rates, seed=seed)
+    out.mkdir(parents=True, exist_ok=True)
+    tables = {
+        "per_frame.parquet": per_frame,
+        "per_video.csv": per_video,
+        "summary.csv": summary,
+        "curves.csv": curves,
+    }
+    if compare is not None:
+        tables["compare.csv"] = compare_groups(
+            per_video, compare[0], compare[1], paired=paired, rounds=rounds, seed=seed
+        )
+    for name, table in tables.items():
+        _write_table(table, out / name)
+    shown = list(dict.fromkeys(curves["metric"]))
+    if bins == "section":
+        label = "section (-1 = start image)"
+    elif isinstance(bins, int):
+        label = f"frame (bins of {bins})"
+    else:
+        label = f"time in s (bins of {bins})"
+    save_figure(curve_figure(curves, shown, by="x", line="group", xlabel=label), out / "drift.png")
+    with atomic_path(out / "videos.csv") as tmp:
+        videos.to_csv(tmp, index=False)
+    _print_drift(summary, tables.get("compare.csv"))
+    typer.echo(f"wrote {out}: {len(videos)} videos in {videos['group'].nunique()} group(s)")
+
+
+def _print_drift(summary: pd.DataFrame, compare: pd.DataFrame | None) -> None:
+    def fmt(r):
+        return f"{r['estimate']:.4g} [{r['lower']:.4g}, {r['upper']:.4g}]"
+
+    drift = summary[summary["statistic"] == "drift"]
+    for group, g in drift.groupby("group", sort=False):
+        typer.echo(f"{group}: {int(g['videos'].max())} videos; Eq. 7 drift, mean over videos [95 % CI]")
+        for rec in g.to_dict("records"):
+            typer.echo(f"  {rec['metric']:<24} {fmt(rec)}")
+    if compare is not None:
+        c = compare[compare["statistic"].isin(["mean", "drift"])]
+        a, b = c["a"].iloc[0], c["b"].iloc[0]
+        typer.echo(f"{a} − {b} ({'paired' if c['paired'].iloc[0] else 'unpaired'}):")
+        for rec in c.to_dict("records"):
+            star = " *" if rec["excludes_zero"] else ""
+            typer.echo(
+                f"  {rec['metric']:<24} {rec['statistic']:<6} {rec['difference']:.4g} "
+                f"[{rec['lower']:.4g}, {rec['upper']:.4g}]{star}"
+            )
