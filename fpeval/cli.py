@@ -357,16 +357,8 @@ def train_cmd(
     """Train FramePack-mini: the frame autoencoder or a denoiser recipe, on the procedural world."""
     import torch
 
-    from fpeval.models import WEIGHTS
     from fpeval.models.checkpoints import read_checkpoint
-    from fpeval.training import (
-        RECIPES,
-        AutoencoderTraining,
-        DenoiserTraining,
-        cached_world_latents,
-        train_autoencoder,
-        train_denoiser,
-    )
+    from fpeval.training import RECIPES
     from metrics.frames import resolve_device
 
     if out.suffix != ".safetensors":
@@ -379,28 +371,43 @@ def train_cmd(
             read_checkpoint(given)
     if threads:
         torch.set_num_threads(threads)
-    overrides = {k: v for k, v in dict(steps=steps, seed=seed, lr=lr).items() if v is not None}
+    common = dict(
+        steps=steps, seed=seed, lr=lr, init=str(init) if init else None, save_every=save_every or None
+    )
     if recipe == "ae":
-        more = dict(batch_clips=batch, init=str(init) if init else None, save_every=save_every or None)
-        overrides.update({k: v for k, v in more.items() if v is not None})
-        _, card = train_autoencoder(AutoencoderTraining(**overrides), out)
-        typer.echo(f"wrote {out}: held-out PSNR {card['eval']['heldout_psnr_db']} dB")
+        _train_autoencoder_cli(out, dict(common, batch_clips=batch))
         return
-    more = dict(
+    settings = dict(
+        common,
         batch=batch,
         clips=clips,
-        init=str(init) if init else None,
         sigma_train=sigma_train,
         sigma_shift=sigma_shift,
         sigma_distribution=sigma_distribution,
-        save_every=save_every or None,
         ema=ema,
+        model=_model_overrides(model_overrides) if model_overrides else None,
     )
-    if model_overrides:
-        more["model"] = _model_overrides(model_overrides)
-    overrides.update({k: v for k, v in more.items() if v is not None})
+    _train_denoiser_cli(recipe, out, settings, autoencoder, latents_cache, device)
+
+
+def _given(settings: dict) -> dict:
+    """The settings given on the command line (None: the recipe's default)."""
+    return {k: v for k, v in settings.items() if v is not None}
+
+
+def _train_autoencoder_cli(out: Path, settings: dict) -> None:
+    from fpeval.training import AutoencoderTraining, train_autoencoder
+
+    _, card = train_autoencoder(AutoencoderTraining(**_given(settings)), out)
+    typer.echo(f"wrote {out}: held-out PSNR {card['eval']['heldout_psnr_db']} dB")
+
+
+def _train_denoiser_cli(recipe: str, out: Path, settings: dict, autoencoder, latents_cache, device) -> None:
+    from fpeval.models import WEIGHTS
+    from fpeval.training import DenoiserTraining, cached_world_latents, train_denoiser
+
     ae = autoencoder or WEIGHTS / "mini-v2-ae.safetensors"
-    cfg = DenoiserTraining(recipe=recipe, **overrides)
+    cfg = DenoiserTraining(recipe=recipe, **_given(settings))
     latents = cached_world_latents(latents_cache, ae, cfg) if latents_cache else None
     _, card = train_denoiser(cfg, ae, out, latents=latents, device=device)
     typer.echo(f"wrote {out}: final loss {card['loss_curve'][-1]['loss']}")

@@ -73,32 +73,21 @@ def generate(
     if codebook is None and cfg.discrete:
         codebook = getattr(backend, "codebook", None)  # a +D checkpoint ships its codebook
     seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ValueError("give at least one seed")
-    b = len(seeds)
-    prompts = [prompt] * b if isinstance(prompt, str) else list(prompt)
-    if len(prompts) != b:
-        raise ValueError(f"got {len(prompts)} prompts for {b} seeds; give one prompt or one per seed")
-    if isinstance(image, (list, tuple)):
-        if len(image) != b:
-            raise ValueError(f"got {len(image)} images for {b} seeds; give one image or one per seed")
-        images = torch.stack([to_tensor(im, backend.image_multiple) for im in image])
-        if len({tuple(im.shape) for im in images}) != 1:
-            raise ValueError("all images must have the same size")
-    else:
-        images = to_tensor(image, backend.image_multiple)[None].repeat(b, 1, 1, 1)
+    images, prompts = _batch(backend, image, prompt, seeds)
     generators = [torch.Generator().manual_seed(s) for s in seeds]
     start = backend.encode_images(images, generators)
     end = None
     if end_image is not None:
-        end_images = to_tensor(end_image, backend.image_multiple)[None].repeat(b, 1, 1, 1)
+        end_images = to_tensor(end_image, backend.image_multiple)[None].repeat(len(seeds), 1, 1, 1)
         if end_images.shape != images.shape:
             raise ValueError(
                 f"end image size {tuple(end_images.shape[-2:])} differs from start image {tuple(images.shape[-2:])}"
             )
         end = backend.encode_images(end_images, generators)
     cond = backend.condition(prompts, images)
-    uncond = backend.condition([negative_prompt] * b, images, negative=True) if cfg_scale != 1.0 else None
+    uncond = (
+        backend.condition([negative_prompt] * len(seeds), images, negative=True) if cfg_scale != 1.0 else None
+    )
     result = generate_latents(
         backend.denoiser,
         cfg,
@@ -118,33 +107,58 @@ def generate(
     if decode:
         video = backend.decode(result.latents)  # (B, F, H, W, 3) in [0, 1]
         frames = (video.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-    tf = backend.temporal_factor
+    settings = dict(sections=sections, steps=steps, solver=solver, shift=shift, cfg_scale=cfg_scale)
+    meta = _sidecars(backend, cfg, result, seeds, prompts, settings)
+    return GenerationOutput(result.latents, frames, meta)
+
+
+def _batch(backend: Backend, image, prompt, seeds: list[int]) -> tuple[torch.Tensor, list[str]]:
+    """One start image and one prompt per seed (a single image or prompt is shared by all)."""
+    if not seeds:
+        raise ValueError("give at least one seed")
+    b = len(seeds)
+    prompts = [prompt] * b if isinstance(prompt, str) else list(prompt)
+    if len(prompts) != b:
+        raise ValueError(f"got {len(prompts)} prompts for {b} seeds; give one prompt or one per seed")
+    if isinstance(image, (list, tuple)):
+        if len(image) != b:
+            raise ValueError(f"got {len(image)} images for {b} seeds; give one image or one per seed")
+        images = torch.stack([to_tensor(im, backend.image_multiple) for im in image])
+        if len({tuple(im.shape) for im in images}) != 1:
+            raise ValueError("all images must have the same size")
+    else:
+        images = to_tensor(image, backend.image_multiple)[None].repeat(b, 1, 1, 1)
+    return images, prompts
+
+
+def _sidecars(backend: Backend, cfg: VariantConfig, result, seeds, prompts, settings: dict) -> list[dict]:
+    """Per video: how it was made (variant, plan, sampler, seed, provenance) and which section and
+    plan step produced each pixel frame."""
     from fpeval import __version__
 
+    tf = backend.temporal_factor
     provenance = getattr(backend, "provenance", {"model": backend.name})
     from_embeddings = getattr(backend, "prompt_embeds_file", None) is not None
-    meta = []
-    for i, seed in enumerate(seeds):
-        meta.append(
-            dict(
-                backend=backend.name,
-                variant=cfg.label,
-                variant_config=cfg.model_dump(),
-                schedule=result.plan.schedule,
-                seed=seed,
-                prompt=None if from_embeddings else prompts[i],  # the embeddings file is in provenance
-                sections=sections,
-                steps=steps,
-                solver=solver,
-                shift=shift,
-                cfg_scale=cfg_scale,
-                fps=backend.fps,
-                latent_frames=result.latents.shape[2],
-                frame_section=pixel_frame_map(result.section_of_frame, tf),
-                frame_step=pixel_frame_map(result.step_of_frame, tf),
-                step_seconds=result.step_seconds,
-                provenance=provenance,
-                fpeval_version=__version__,
-            )
+    return [
+        dict(
+            backend=backend.name,
+            variant=cfg.label,
+            variant_config=cfg.model_dump(),
+            schedule=result.plan.schedule,
+            seed=seed,
+            prompt=None if from_embeddings else prompts[i],  # the embeddings file is in provenance
+            sections=settings["sections"],
+            steps=settings["steps"],
+            solver=settings["solver"],
+            shift=settings["shift"],
+            cfg_scale=settings["cfg_scale"],
+            fps=backend.fps,
+            latent_frames=result.latents.shape[2],
+            frame_section=pixel_frame_map(result.section_of_frame, tf),
+            frame_step=pixel_frame_map(result.step_of_frame, tf),
+            step_seconds=result.step_seconds,
+            provenance=provenance,
+            fpeval_version=__version__,
         )
-    return GenerationOutput(result.latents, frames, meta)
+        for i, seed in enumerate(seeds)
+    ]

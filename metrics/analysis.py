@@ -340,3 +340,69 @@ def compare_groups(
                 )
             )
     return pd.DataFrame(rows)
+
+
+def drift_report(
+    videos: pd.DataFrame,
+    per_frame: pd.DataFrame,
+    info: dict[str, dict],
+    every="1s",
+    *,
+    fraction: float = 0.15,
+    compare: tuple[str, str] | None = None,
+    paired: bool | None = None,
+    rounds: int = 2000,
+    seed: int = 0,
+) -> dict[str, pd.DataFrame]:
+    """The report's tables in memory, by file name: per-frame (with group and key), per-video Eq. 7,
+    group summaries, curves, the grouping and, with ``compare``, A − B."""
+    per_frame = per_frame.merge(videos[["video", "group", "key"]], on="video", how="left")
+    per_frame = per_frame[["group", "key", *[c for c in per_frame.columns if c not in ("group", "key")]]]
+    per_video = per_video_drift(per_frame, fraction)
+    rates = {v: i.get("fps") for v, i in info.items()}
+    if isinstance(every, str) and every.endswith("s"):
+        missing = [v for v, r in rates.items() if not r]
+        if missing:
+            raise ValueError(f"bins of {every} need each video's fps; unknown for {missing[0]} (pass --fps)")
+    tables = {
+        "per_frame.parquet": per_frame,
+        "per_video.csv": per_video,
+        "summary.csv": group_summary(per_video, rounds=rounds, seed=seed),
+        "curves.csv": group_curves(per_frame, every, rates, seed=seed),
+        "videos.csv": videos,
+    }
+    if compare is not None:
+        tables["compare.csv"] = compare_groups(
+            per_video, compare[0], compare[1], paired=paired, rounds=rounds, seed=seed
+        )
+    return tables
+
+
+def bins_label(every) -> str:
+    """The x-axis label of curves binned by ``every``."""
+    if every == "section":
+        return "section (-1 = start image)"
+    if isinstance(every, int):
+        return f"frame (bins of {every})"
+    return f"time in s (bins of {every})"
+
+
+def write_drift_report(tables: dict[str, pd.DataFrame], out: str | Path, every) -> Path:
+    """Write every table (atomically, parquet or CSV by suffix) and ``drift.png`` into ``out``."""
+    from metrics.atomic import atomic_path
+    from metrics.figures import curve_figure, save_figure
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        with atomic_path(out / name) as tmp:
+            if name.endswith(".parquet"):
+                table.to_parquet(tmp, index=False)
+            else:
+                table.to_csv(tmp, index=False)
+    curves = tables["curves.csv"]
+    figure = curve_figure(
+        curves, list(dict.fromkeys(curves["metric"])), by="x", line="group", xlabel=bins_label(every)
+    )
+    save_figure(figure, out / "drift.png")
+    return out

@@ -216,17 +216,7 @@ def drift_cmd(
     """Drift of any videos, by group: per-frame, per-video and summary tables, Eq. 7 with bootstrap
     intervals, curves per bin, a figure (one panel per metric, one line per group), and A − B."""
     import metrics
-    from metrics.analysis import (
-        assign_groups,
-        collect_videos,
-        compare_groups,
-        group_curves,
-        group_summary,
-        parse_every,
-        per_video_drift,
-    )
-    from metrics.atomic import atomic_path
-    from metrics.figures import curve_figure, save_figure
+    from metrics.analysis import assign_groups, collect_videos, drift_report, parse_every, write_drift_report
     from metrics.frames import resolve_device
 
     bins = parse_every(every)
@@ -247,40 +237,19 @@ def drift_cmd(
         prompt=prompt,
         weights=_parse_weights(weights),
     )
-    per_frame = per_frame.merge(videos[["video", "group", "key"]], on="video", how="left")
-    per_frame = per_frame[["group", "key", *[c for c in per_frame.columns if c not in ("group", "key")]]]
-    per_video = per_video_drift(per_frame, fraction)
-    summary = group_summary(per_video, rounds=rounds, seed=seed)
-    rates = {v: i["fps"] for v, i in info.items()}
-    if isinstance(bins, str) and bins.endswith("s"):
-        missing = [v for v, r in rates.items() if not r]
-        if missing:
-            raise ValueError(f"--every {every} needs each video's fps; unknown for {missing[0]} (pass --fps)")
-    curves = group_curves(per_frame, bins, rates, seed=seed)
-    out.mkdir(parents=True, exist_ok=True)
-    tables = {
-        "per_frame.parquet": per_frame,
-        "per_video.csv": per_video,
-        "summary.csv": summary,
-        "curves.csv": curves,
-    }
-    if compare is not None:
-        tables["compare.csv"] = compare_groups(
-            per_video, compare[0], compare[1], paired=paired, rounds=rounds, seed=seed
-        )
-    for name, table in tables.items():
-        _write_table(table, out / name)
-    shown = list(dict.fromkeys(curves["metric"]))
-    if bins == "section":
-        label = "section (-1 = start image)"
-    elif isinstance(bins, int):
-        label = f"frame (bins of {bins})"
-    else:
-        label = f"time in s (bins of {bins})"
-    save_figure(curve_figure(curves, shown, by="x", line="group", xlabel=label), out / "drift.png")
-    with atomic_path(out / "videos.csv") as tmp:
-        videos.to_csv(tmp, index=False)
-    _print_drift(summary, tables.get("compare.csv"))
+    tables = drift_report(
+        videos,
+        per_frame,
+        info,
+        bins,
+        fraction=fraction,
+        compare=compare,
+        paired=paired,
+        rounds=rounds,
+        seed=seed,
+    )
+    write_drift_report(tables, out, bins)
+    _print_drift(tables["summary.csv"], tables.get("compare.csv"))
     typer.echo(f"wrote {out}: {len(videos)} videos in {videos['group'].nunique()} group(s)")
 
 

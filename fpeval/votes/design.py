@@ -24,6 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from fpeval.artifacts import atomic_path, write_text
+from fpeval.video import read_mp4, write_mp4
 from fpeval.votes.store import VoteStore, now_iso
 from fpeval.votes.study import DATABASE, MANIFEST, MEDIA, Study
 
@@ -253,6 +254,208 @@ def _input_image(clip: Clip, results_dir: Path, frames: np.ndarray, dest: Path) 
     return source
 
 
+class _StudyBuilder:
+    """The media, items and pairs of a study being built in a temporary folder."""
+
+    def __init__(self, build: Path, results_dir: Path, progress_total: int, progress: bool):
+        self.build, self.results_dir = build, results_dir
+        self.media: list[dict] = []
+        self.items: list[dict] = []
+        self.pairs: list[dict] = []
+        self.item_of: dict[Clip, str] = {}
+        self.image_sources: dict[str, str] = {}
+        self._frames: dict[Path, np.ndarray] = {}
+        self._image_media: dict[tuple, str] = {}
+        self.bar = tqdm(total=progress_total, desc="side-by-side videos", unit="pair", disable=not progress)
+
+    def frames_of(self, clip: Clip) -> np.ndarray:
+        if clip.video not in self._frames:
+            self._frames[clip.video] = read_mp4(clip.video)
+        return self._frames[clip.video]
+
+    def _new_media(self, suffix: str, mime: str) -> tuple[str, str]:
+        media_id = _new_id()
+        rel = f"{MEDIA}/{media_id}{suffix}"
+        self.media.append({"media_id": media_id, "path": rel, "mime": mime})
+        return media_id, rel
+
+    def add_item(
+        self, clip: Clip, competitor: str, frames: np.ndarray | None = None, extra: dict | None = None
+    ):
+        """A clip as voters will judge it: the original file, or ``frames`` (a degraded copy)."""
+        item_id = _new_id()
+        media_id, rel = self._new_media(".mp4", "video/mp4")
+        if frames is None:
+            with atomic_path(self.build / rel) as tmp:
+                shutil.copyfile(clip.video, tmp)
+        else:
+            write_mp4(self.build / rel, frames, fps=clip.fps)
+        meta = {**clip.sidecar, "stem": clip.stem, **(extra or {})}
+        self.items.append({"item_id": item_id, "competitor": competitor, "media_id": media_id, "meta": meta})
+        return item_id
+
+    def image_for(self, clip: Clip) -> str:
+        """The start image shown above a pair, one file per start image, seed and prompt."""
+        if clip.group not in self._image_media:
+            media_id, rel = self._new_media(".png", "image/png")
+            self.image_sources[clip.image] = _input_image(
+                clip, self.results_dir, self.frames_of(clip), self.build / rel
+            )
+            self._image_media[clip.group] = media_id
+        return self._image_media[clip.group]
+
+    def add_pair(
+        self, left: Clip, right: Clip, left_item: str, right_item: str, left_frames, right_frames, **extra
+    ):
+        """One side-by-side MP4 of two clips that play in sync."""
+        if abs(right.fps - left.fps) > 1e-6:
+            raise ValueError(
+                f"cannot play {left.video.name} ({left.fps} fps) and {right.video.name} "
+                f"({right.fps} fps) in sync"
+            )
+        video_id, rel = self._new_media(".mp4", "video/mp4")
+        write_mp4(self.build / rel, side_by_side(left_frames, right_frames), fps=left.fps)
+        pair = {
+            "pair_id": _new_id(),
+            "left_item": left_item,
+            "right_item": right_item,
+            "kind": "regular",
+            "video_media": video_id,
+            "image_media": self.image_for(left),
+            "prompt": left.prompt,
+            "meta": {"image": left.image, "seed": left.seed},
+            **extra,
+        }
+        self.pairs.append(pair)
+        self.bar.update(1)
+        return pair
+
+
+def _add_gold(builder: _StudyBuilder, n_gold: int, rng: np.random.Generator) -> None:
+    """Clips against degraded copies of themselves, the clean one alternating sides."""
+    candidates = list(builder.item_of)
+    order = rng.permutation(len(candidates))
+    for g in range(n_gold):
+        clip = candidates[order[g % len(candidates)]]
+        clean = builder.frames_of(clip)
+        bad_frames = degrade(clean, rng)
+        bad_item = builder.add_item(
+            clip, f"{clip.row} (degraded)", frames=bad_frames, extra={"degraded": True}
+        )
+        clean_left = g % 2 == 0
+        good_item = builder.item_of[clip]
+        builder.add_pair(
+            clip,
+            clip,
+            good_item if clean_left else bad_item,
+            bad_item if clean_left else good_item,
+            clean if clean_left else bad_frames,
+            bad_frames if clean_left else clean,
+            kind="gold",
+            gold_choice="left" if clean_left else "right",
+        )
+
+
+def _add_repeats(
+    builder: _StudyBuilder, regular: list[dict], n_repeat: int, rng: np.random.Generator
+) -> None:
+    """Regular pairs shown again with the sides swapped."""
+    clip_of = {item: clip for clip, item in builder.item_of.items()}
+    for i in sorted(rng.choice(len(regular), size=n_repeat, replace=False)) if n_repeat else []:
+        original = regular[i]
+        left, right = clip_of[original["right_item"]], clip_of[original["left_item"]]
+        builder.add_pair(
+            left,
+            right,
+            original["right_item"],
+            original["left_item"],
+            builder.frames_of(left),
+            builder.frames_of(right),
+            kind="repeat",
+            repeat_of=original["pair_id"],
+        )
+
+
+def _manifest(
+    builder: _StudyBuilder,
+    study_id: str,
+    name: str,
+    results_dir: Path,
+    parameters: dict,
+    counts: dict,
+    report: dict,
+    warnings: list[str],
+) -> dict:
+    """The study's human-readable record: parameters, counts and every pair by row name."""
+    names = {it["item_id"]: it["competitor"] for it in builder.items}
+    return {
+        "study_id": study_id,
+        "name": name,
+        "created_at": now_iso(),
+        "results_dir": str(results_dir.resolve()),
+        "parameters": parameters,
+        "counts": counts,
+        **report,
+        "input_images": builder.image_sources,
+        "warnings": warnings,
+        "pairs": [
+            {
+                "pair_id": p["pair_id"],
+                "kind": p["kind"],
+                "left": names[p["left_item"]],
+                "right": names[p["right_item"]],
+                "repeat_of": p.get("repeat_of"),
+                "gold_choice": p.get("gold_choice"),
+                **p["meta"],
+                "prompt": p["prompt"],
+                "video": f"{MEDIA}/{p['video_media']}.mp4",
+            }
+            for p in builder.pairs
+        ],
+    }
+
+
+def _fill_study(build: Path, study_id: str, results_dir: Path, plans, rng, gold, repeats, progress: bool):
+    """Render every pair into ``build`` and store media, items and pairs; (builder, counts)."""
+    (build / MEDIA).mkdir()
+    planned = len(plans) + _count(gold, len(plans)) + min(_count(repeats, len(plans)), len(plans))
+    builder = _StudyBuilder(build, results_dir, planned, progress)
+    for clip in sorted({p.left for p in plans} | {p.right for p in plans}, key=lambda c: c.stem):
+        builder.item_of[clip] = builder.add_item(clip, clip.row)
+    regular = [
+        builder.add_pair(
+            p.left,
+            p.right,
+            builder.item_of[p.left],
+            builder.item_of[p.right],
+            builder.frames_of(p.left),
+            builder.frames_of(p.right),
+        )
+        for p in plans
+    ]
+    n_gold = _count(gold, len(regular))
+    _add_gold(builder, n_gold, rng)
+    n_repeat = min(_count(repeats, len(regular)), len(regular))
+    _add_repeats(builder, regular, n_repeat, rng)
+    builder.bar.close()
+    store = VoteStore(build / DATABASE)
+    try:
+        store.add_study(study_id, study_id, root=None, meta={"results_dir": str(results_dir.resolve())})
+        store.add_media(study_id, builder.media)
+        store.add_items(study_id, builder.items)
+        store.add_pairs(study_id, builder.pairs)
+    finally:
+        store.close()
+    counts = {
+        "clips": len(builder.item_of),
+        "regular": len(regular),
+        "gold": n_gold,
+        "repeat": n_repeat,
+        "pairs": len(builder.pairs),
+    }
+    return builder, counts
+
+
 def design_study(
     results_dir: str | Path,
     out: str | Path,
@@ -273,8 +476,6 @@ def design_study(
     ``gold`` / ``repeats``: a share of the regular pairs (< 1) or a count (>= 1). The folder is built
     next to ``out`` and renamed into place at the end, so a failed design leaves nothing behind.
     """
-    from fpeval.video import read_mp4, write_mp4
-
     results_dir, out = Path(results_dir), Path(out)
     if name is not None and not name.strip():
         raise ValueError("the study name must not be empty")
@@ -286,181 +487,21 @@ def design_study(
     rng = np.random.default_rng(seed)
     plans, report = plan_pairs(clips, rng, max_per_combination=max_per_combination, balance=balance)
     warnings = [f"never compared (no shared image/seed/prompt): {c}" for c in report["never_compared"]]
+    study_id = name or out.name  # the study's key in the store (tables look votes up by it)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".building", dir=out.parent))
     try:
-        media_dir = build / MEDIA
-        media_dir.mkdir()
-        study_id = name or out.name  # the study's key in the store (tables look votes up by it)
-        store = VoteStore(build / DATABASE)
-        store.add_study(
-            study_id, name or out.name, root=None, meta={"results_dir": str(results_dir.resolve())}
-        )
-        frames_cache: dict[Path, np.ndarray] = {}
-
-        def frames_of(clip: Clip) -> np.ndarray:
-            if clip.video not in frames_cache:
-                frames_cache[clip.video] = read_mp4(clip.video)
-            return frames_cache[clip.video]
-
-        media, items, item_of = [], [], {}
-
-        def add_item(
-            clip: Clip, competitor: str, frames: np.ndarray | None = None, extra: dict | None = None
-        ):
-            item_id, media_id = _new_id(), _new_id()
-            rel = f"{MEDIA}/{media_id}.mp4"
-            if frames is None:
-                with atomic_path(build / rel) as tmp:
-                    shutil.copyfile(clip.video, tmp)
-            else:
-                write_mp4(build / rel, frames, fps=clip.fps)
-            media.append({"media_id": media_id, "path": rel, "mime": "video/mp4"})
-            items.append(
-                {
-                    "item_id": item_id,
-                    "competitor": competitor,
-                    "media_id": media_id,
-                    "meta": {**clip.sidecar, "stem": clip.stem, **(extra or {})},
-                }
-            )
-            return item_id
-
-        for clip in sorted({p.left for p in plans} | {p.right for p in plans}, key=lambda c: c.stem):
-            item_of[clip] = add_item(clip, clip.row)
-
-        image_media: dict[tuple, str] = {}
-        image_sources: dict[str, str] = {}
-
-        def image_for(clip: Clip) -> str:
-            if clip.group not in image_media:
-                media_id = _new_id()
-                rel = f"{MEDIA}/{media_id}.png"
-                image_sources[clip.image] = _input_image(clip, results_dir, frames_of(clip), build / rel)
-                media.append({"media_id": media_id, "path": rel, "mime": "image/png"})
-                image_media[clip.group] = media_id
-            return image_media[clip.group]
-
-        pairs = []
-        planned = len(plans) + _count(gold, len(plans)) + min(_count(repeats, len(plans)), len(plans))
-        bar = tqdm(total=planned, desc="side-by-side videos", unit="pair", disable=not progress)
-
-        def add_pair(left_clip, right_clip, left_item, right_item, left_frames, right_frames, **extra):
-            fps = left_clip.fps
-            if abs(right_clip.fps - fps) > 1e-6:
-                raise ValueError(
-                    f"cannot play {left_clip.video.name} ({left_clip.fps} fps) and {right_clip.video.name} "
-                    f"({right_clip.fps} fps) in sync"
-                )
-            video_id = _new_id()
-            rel = f"{MEDIA}/{video_id}.mp4"
-            write_mp4(build / rel, side_by_side(left_frames, right_frames), fps=fps)
-            media.append({"media_id": video_id, "path": rel, "mime": "video/mp4"})
-            pair = {
-                "pair_id": _new_id(),
-                "left_item": left_item,
-                "right_item": right_item,
-                "kind": "regular",
-                "video_media": video_id,
-                "image_media": image_for(left_clip),
-                "prompt": left_clip.prompt,
-                "meta": {"image": left_clip.image, "seed": left_clip.seed},
-                **extra,
-            }
-            pairs.append(pair)
-            bar.update(1)
-            return pair
-
-        regular = []
-        for p in plans:
-            regular.append(
-                add_pair(
-                    p.left, p.right, item_of[p.left], item_of[p.right], frames_of(p.left), frames_of(p.right)
-                )
-            )
-
-        n_gold = _count(gold, len(regular))
-        candidates = list(item_of)
-        gold_order = rng.permutation(len(candidates))
-        for g in range(n_gold):
-            clip = candidates[gold_order[g % len(candidates)]]
-            clean = frames_of(clip)
-            bad_frames = degrade(clean, rng)
-            bad_item = add_item(clip, f"{clip.row} (degraded)", frames=bad_frames, extra={"degraded": True})
-            clean_left = g % 2 == 0
-            add_pair(
-                clip,
-                clip,
-                item_of[clip] if clean_left else bad_item,
-                bad_item if clean_left else item_of[clip],
-                clean if clean_left else bad_frames,
-                bad_frames if clean_left else clean,
-                kind="gold",
-                gold_choice="left" if clean_left else "right",
-            )
-
-        clip_of = {item: clip for clip, item in item_of.items()}
-        n_repeat = min(_count(repeats, len(regular)), len(regular))
-        for i in sorted(rng.choice(len(regular), size=n_repeat, replace=False)) if n_repeat else []:
-            original = regular[i]
-            left_clip, right_clip = clip_of[original["right_item"]], clip_of[original["left_item"]]
-            add_pair(
-                left_clip,
-                right_clip,
-                original["right_item"],
-                original["left_item"],
-                frames_of(left_clip),
-                frames_of(right_clip),
-                kind="repeat",
-                repeat_of=original["pair_id"],
-            )
-
-        bar.close()
-        store.add_media(study_id, media)
-        store.add_items(study_id, items)
-        store.add_pairs(study_id, pairs)
-        counts = {
-            "clips": len(item_of),
-            "regular": len(regular),
-            "gold": n_gold,
-            "repeat": n_repeat,
-            "pairs": len(pairs),
+        builder, counts = _fill_study(build, study_id, results_dir, plans, rng, gold, repeats, progress)
+        parameters = {
+            "seed": seed,
+            "gold": gold,
+            "repeats": repeats,
+            "max_per_combination": max_per_combination,
+            "balance": balance,
         }
-        names = {it["item_id"]: it["competitor"] for it in items}
-        manifest = {
-            "study_id": study_id,
-            "name": name or out.name,
-            "created_at": now_iso(),
-            "results_dir": str(results_dir.resolve()),
-            "parameters": {
-                "seed": seed,
-                "gold": gold,
-                "repeats": repeats,
-                "max_per_combination": max_per_combination,
-                "balance": balance,
-            },
-            "counts": counts,
-            **report,
-            "input_images": image_sources,
-            "warnings": warnings,
-            "pairs": [
-                {
-                    "pair_id": p["pair_id"],
-                    "kind": p["kind"],
-                    "left": names[p["left_item"]],
-                    "right": names[p["right_item"]],
-                    "repeat_of": p.get("repeat_of"),
-                    "gold_choice": p.get("gold_choice"),
-                    **p["meta"],
-                    "prompt": p["prompt"],
-                    "video": f"{MEDIA}/{p['video_media']}.mp4",
-                }
-                for p in pairs
-            ],
-        }
+        manifest = _manifest(builder, study_id, study_id, results_dir, parameters, counts, report, warnings)
         write_text(build / MANIFEST, json.dumps(manifest, indent=2))
-        store.close()
         if out.exists():
             out.rmdir()  # empty, checked above
         os.replace(build, out)

@@ -142,63 +142,88 @@ SWITCH_PAGE = """<!doctype html><meta charset="utf-8"><title>Switch annotator?</
 <button type="submit">Switch</button> <a href="/">Keep the current session</a></form>"""
 
 
-def create_app(study: Study | str | Path, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
-    """The ASGI app for one study folder."""
-    study = study if isinstance(study, Study) else Study.open(study)
-    store = study.store
+def _signed_in(token: str) -> Response:
+    response = RedirectResponse("/", status_code=303)  # the token leaves the address bar
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=30 * 86400)
+    return response
 
-    def annotator_of(request: Request) -> str:
+
+def check_vote(data: dict) -> None:
+    """A vote body has uuid, pair_id and choice (short printable strings) and maybe time_on_task_s."""
+    unknown = set(data) - VOTE_FIELDS
+    if unknown:
+        raise HTTPError(422, f"unknown field(s): {', '.join(sorted(unknown))}")
+    missing = {"uuid", "pair_id", "choice"} - set(data)
+    if missing:
+        raise HTTPError(422, f"missing field(s): {', '.join(sorted(missing))}")
+    if not all(valid_id(data[k]) for k in ("uuid", "pair_id", "choice")):
+        raise HTTPError(
+            422, f"uuid, pair_id and choice must be printable strings of 1-{MAX_ID_CHARS} characters"
+        )
+    t = data.get("time_on_task_s")
+    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))):
+        raise HTTPError(422, "time_on_task_s must be a number of seconds")
+
+
+class _Endpoints:
+    """The voting page's handlers for one study: annotators by token, admins by bearer token."""
+
+    def __init__(self, study: Study, max_body_bytes: int):
+        self.study, self.store, self.max_body_bytes = study, study.store, max_body_bytes
+
+    def annotator_of(self, request: Request) -> str:
         token = _bearer(request) or request.cookies.get(COOKIE)
         if not token:
             raise HTTPError(401, "missing annotator token: open your personal link (…/?token=…)")
-        annotator = store.annotator_for_token(token) if valid_id(token) else None
+        annotator = self.store.annotator_for_token(token) if valid_id(token) else None
         if annotator is None:
             raise HTTPError(401, "unknown annotator token")
         return annotator
 
-    def require_admin(request: Request) -> None:
+    def require_admin(self, request: Request) -> None:
         token = _bearer(request)
         if not token:
             raise HTTPError(401, "missing admin token (Authorization: Bearer <admin token>)")
-        if not store.is_admin(study.study_id, token):
+        if not self.store.is_admin(self.study.study_id, token):
             raise HTTPError(403, "wrong admin token")
 
-    def signed_in(token: str) -> Response:
-        response = RedirectResponse("/", status_code=303)  # the token leaves the address bar
-        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=30 * 86400)
-        return response
+    async def _known(self, token: str | None) -> bool:
+        return (
+            bool(token)
+            and valid_id(token)
+            and (await run_in_threadpool(self.store.annotator_for_token, token) is not None)
+        )
 
-    async def index(request: Request) -> Response:
+    async def index(self, request: Request) -> Response:
         token = request.query_params.get("token")
-        if token is not None:
-            if not valid_id(token) or await run_in_threadpool(store.annotator_for_token, token) is None:
-                return PlainTextResponse("unknown annotator token", status_code=401)
-            current = request.cookies.get(COOKIE)
-            holder = await run_in_threadpool(store.annotator_for_token, current) if current else None
-            if holder is not None and current != token:  # someone else's session: ask first
-                return HTMLResponse(SWITCH_PAGE.format(token=html.escape(token, quote=True)))
-            return signed_in(token)
-        return FileResponse(STATIC / "index.html", media_type="text/html")
+        if token is None:
+            return FileResponse(STATIC / "index.html", media_type="text/html")
+        if not await self._known(token):
+            return PlainTextResponse("unknown annotator token", status_code=401)
+        current = request.cookies.get(COOKIE)
+        if current != token and await self._known(current):  # someone else's session: ask first
+            return HTMLResponse(SWITCH_PAGE.format(token=html.escape(token, quote=True)))
+        return _signed_in(token)
 
-    async def switch_session(request: Request) -> Response:
+    async def switch_session(self, request: Request) -> Response:
         if (
             request.headers.get("content-type", "").split(";")[0].strip()
             != "application/x-www-form-urlencoded"
         ):
             raise HTTPError(415, "send the confirmation form")
         body = await request.body()
-        if len(body) > max_body_bytes:
-            raise HTTPError(413, f"request body larger than {max_body_bytes} bytes")
+        if len(body) > self.max_body_bytes:
+            raise HTTPError(413, f"request body larger than {self.max_body_bytes} bytes")
         token = parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0]
-        if not valid_id(token) or await run_in_threadpool(store.annotator_for_token, token) is None:
+        if not await self._known(token):
             return PlainTextResponse("unknown annotator token", status_code=401)
-        return signed_in(token)
+        return _signed_in(token)
 
-    async def health(request: Request) -> Response:
+    async def health(self, request: Request) -> Response:
         return JSONResponse({"ok": True})
 
-    def view(annotator: str) -> dict:
-        session = AnnotationSession(study, annotator)
+    def _view(self, annotator: str) -> dict:
+        session = AnnotationSession(self.study, annotator)
         pair = session.current()
         if pair is not None:
             pair = {
@@ -209,85 +234,82 @@ def create_app(study: Study | str | Path, max_body_bytes: int = MAX_BODY_BYTES) 
             }
         return {"annotator": annotator, "progress": session.progress(), "pair": pair}
 
-    async def next_pair(request: Request) -> Response:
-        annotator = await run_in_threadpool(annotator_of, request)
-        return JSONResponse(await run_in_threadpool(view, annotator))
+    async def next_pair(self, request: Request) -> Response:
+        annotator = await run_in_threadpool(self.annotator_of, request)
+        return JSONResponse(await run_in_threadpool(self._view, annotator))
 
-    def submit(annotator: str, data: dict) -> dict:
-        session = AnnotationSession(study, annotator)
+    def _submit(self, annotator: str, data: dict) -> dict:
+        session = AnnotationSession(self.study, annotator)
         stored = session.submit(data["uuid"], data["pair_id"], data["choice"], data.get("time_on_task_s"))
         return {"stored": stored, "duplicate": not stored, "progress": session.progress()}
 
-    async def post_vote(request: Request) -> Response:
-        annotator = await run_in_threadpool(annotator_of, request)  # before anything of the body is read
-        data = await read_json(request, max_body_bytes)
-        unknown = set(data) - VOTE_FIELDS
-        if unknown:
-            raise HTTPError(422, f"unknown field(s): {', '.join(sorted(unknown))}")
-        missing = {"uuid", "pair_id", "choice"} - set(data)
-        if missing:
-            raise HTTPError(422, f"missing field(s): {', '.join(sorted(missing))}")
-        if not all(valid_id(data[k]) for k in ("uuid", "pair_id", "choice")):
-            raise HTTPError(
-                422, f"uuid, pair_id and choice must be printable strings of 1-{MAX_ID_CHARS} characters"
-            )
-        t = data.get("time_on_task_s")
-        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float))):
-            raise HTTPError(422, "time_on_task_s must be a number of seconds")
-        result = await run_in_threadpool(submit, annotator, data)
+    async def post_vote(self, request: Request) -> Response:
+        annotator = await run_in_threadpool(self.annotator_of, request)  # before anything of the body is read
+        data = await read_json(request, self.max_body_bytes)
+        check_vote(data)
+        result = await run_in_threadpool(self._submit, annotator, data)
         return JSONResponse(result, status_code=201 if result["stored"] else 200)
 
-    async def media(request: Request) -> Response:
-        annotator = await run_in_threadpool(annotator_of, request)
+    async def media(self, request: Request) -> Response:
+        annotator = await run_in_threadpool(self.annotator_of, request)
         media_id = request.path_params["media_id"]
         if not valid_id(media_id):
             raise HTTPError(404, "no such media")
-        visible = await run_in_threadpool(store.media_visible_to, study.study_id, annotator, media_id)
-        found = study.media_path(media_id) if visible else None
+        visible = await run_in_threadpool(
+            self.store.media_visible_to, self.study.study_id, annotator, media_id
+        )
+        found = self.study.media_path(media_id) if visible else None
         if found is None:
             raise HTTPError(404, "no such media")
         path, mime = found
         return BlindFileResponse(path, media_type=mime, headers={"Cache-Control": "private, max-age=3600"})
 
-    async def admin_stats(request: Request) -> Response:
-        require_admin(request)
-        return JSONResponse(await run_in_threadpool(study_stats, study))
+    async def admin_stats(self, request: Request) -> Response:
+        self.require_admin(request)
+        return JSONResponse(await run_in_threadpool(study_stats, self.study))
 
-    async def admin_export(request: Request) -> Response:
-        require_admin(request)
+    async def admin_export(self, request: Request) -> Response:
+        self.require_admin(request)
         fmt = request.query_params.get("format", "csv")
         annotators = request.query_params.get("annotators") or None
         if fmt not in ("csv", "json"):
             raise HTTPError(422, "format must be csv or json")
         if annotators not in (None, "all", "humans", "judges"):
             raise HTTPError(422, "annotators must be all, humans or judges")
-        votes = await run_in_threadpool(store.votes, study.study_id, annotators)
+        votes = await run_in_threadpool(self.store.votes, self.study.study_id, annotators)
         if fmt == "csv":
             return Response(votes.to_csv(index=False), media_type="text/csv")
         return Response(votes.to_json(orient="records", date_format="iso"), media_type="application/json")
 
-    async def on_http_error(request: Request, exc: HTTPError) -> Response:
-        return _error(exc.status, exc.message)
 
-    async def on_vote_error(request: Request, exc: VoteError) -> Response:
-        status = next((s for cls, s in ERROR_STATUS.items() if isinstance(exc, cls)), 400)
-        return _error(status, str(exc))
+async def _on_http_error(request: Request, exc: HTTPError) -> Response:
+    return _error(exc.status, exc.message)
 
+
+async def _on_vote_error(request: Request, exc: VoteError) -> Response:
+    status = next((s for cls, s in ERROR_STATUS.items() if isinstance(exc, cls)), 400)
+    return _error(status, str(exc))
+
+
+def create_app(study: Study | str | Path, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
+    """The ASGI app for one study folder."""
+    study = study if isinstance(study, Study) else Study.open(study)
+    api = _Endpoints(study, max_body_bytes)
     routes = [
-        Route("/", index),
-        Route("/session", switch_session, methods=["POST"]),
-        Route("/api/health", health),
-        Route("/api/next", next_pair),
-        Route("/api/votes", post_vote, methods=["POST"]),
-        Route("/media/{media_id}", media),
-        Route("/api/admin/stats", admin_stats),
-        Route("/api/admin/export", admin_export),
+        Route("/", api.index),
+        Route("/session", api.switch_session, methods=["POST"]),
+        Route("/api/health", api.health),
+        Route("/api/next", api.next_pair),
+        Route("/api/votes", api.post_vote, methods=["POST"]),
+        Route("/media/{media_id}", api.media),
+        Route("/api/admin/stats", api.admin_stats),
+        Route("/api/admin/export", api.admin_export),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     return Starlette(
         routes=routes,
         middleware=[Middleware(SecurityHeaders)],
-        exception_handlers={HTTPError: on_http_error, VoteError: on_vote_error},
+        exception_handlers={HTTPError: _on_http_error, VoteError: _on_vote_error},
     )
 
 

@@ -135,6 +135,28 @@ def annotator_kind(annotator_id: str) -> str:
     return "judge" if annotator_id.startswith(JUDGE_PREFIX) else "human"
 
 
+def _checked_vote(uuid, choice, annotator, time_on_task_s, created_at) -> tuple[float | None, str]:
+    """Validate a vote's own fields; (time on task in s or None, created_at as ISO text)."""
+    if not isinstance(uuid, str) or not uuid.strip() or len(uuid) > 128:
+        raise InvalidVote("vote uuid must be a non-empty string of at most 128 characters")
+    if choice not in CHOICES:
+        raise InvalidVote(f"invalid choice {choice!r}; accepted: {', '.join(CHOICES)}")
+    if time_on_task_s is not None:
+        try:
+            time_on_task_s = float(time_on_task_s)
+        except (TypeError, ValueError):
+            raise InvalidVote("time_on_task_s must be a number of seconds") from None
+        if not 0 <= time_on_task_s < 86400:
+            raise InvalidVote("time_on_task_s must be between 0 and 86400 seconds")
+    if not isinstance(annotator, str) or not annotator.strip() or len(annotator) > 200:
+        raise InvalidVote("annotator id must be a non-empty string of at most 200 characters")
+    try:
+        created = _iso(created_at)
+    except (TypeError, ValueError):
+        raise InvalidVote(f"created_at {created_at!r} is not a timestamp") from None
+    return time_on_task_s, created
+
+
 class VoteStore:
     """Thread-safe handle on a vote database (one SQLite connection per thread)."""
 
@@ -499,44 +521,11 @@ class VoteStore:
         compare competitors directly: shown_left / shown_right are then competitor names, and an unknown
         study or pair is created for it (items ``<study>:<competitor>``).
         """
-        if not isinstance(uuid, str) or not uuid.strip() or len(uuid) > 128:
-            raise InvalidVote("vote uuid must be a non-empty string of at most 128 characters")
-        if choice not in CHOICES:
-            raise InvalidVote(f"invalid choice {choice!r}; accepted: {', '.join(CHOICES)}")
-        if time_on_task_s is not None:
-            try:
-                time_on_task_s = float(time_on_task_s)
-            except (TypeError, ValueError):
-                raise InvalidVote("time_on_task_s must be a number of seconds") from None
-            if not 0 <= time_on_task_s < 86400:
-                raise InvalidVote("time_on_task_s must be between 0 and 86400 seconds")
-        if not isinstance(annotator, str) or not annotator.strip() or len(annotator) > 200:
-            raise InvalidVote("annotator id must be a non-empty string of at most 200 characters")
-        try:
-            created = _iso(created_at)
-        except (TypeError, ValueError):
-            raise InvalidVote(f"created_at {created_at!r} is not a timestamp") from None
-        judge = annotator_kind(annotator) == "judge"
+        time_on_task_s, created = _checked_vote(uuid, choice, annotator, time_on_task_s, created_at)
         with self._write() as con:
-            pair = con.execute(
-                "SELECT left_item, right_item FROM pairs WHERE study_id = ? AND pair_id = ?", (study, pair_id)
-            ).fetchone()
-            if pair is None and judge:
-                pair = self._register_judged_pair(con, study, pair_id, shown_left, shown_right)
-            if pair is None:
-                raise UnknownPair(f"unknown pair {pair_id!r} in study {study!r}")
-            if judge and {shown_left, shown_right} != {pair[0], pair[1]}:
-                names = dict(
-                    con.execute(
-                        "SELECT competitor, item_id FROM items WHERE item_id IN (?, ?)", (pair[0], pair[1])
-                    ).fetchall()
-                )
-                shown_left, shown_right = (
-                    names.get(shown_left, shown_left),
-                    names.get(shown_right, shown_right),
-                )
-            if {shown_left, shown_right} != {pair[0], pair[1]} or shown_left == shown_right:
-                raise InvalidVote("shown_left / shown_right are not the two items of this pair")
+            shown_left, shown_right = self._shown_items(
+                con, study, pair_id, annotator, shown_left, shown_right
+            )
             if (
                 require_assignment
                 and not con.execute(
@@ -549,10 +538,11 @@ class VoteStore:
                 "INSERT OR IGNORE INTO annotators (annotator_id, kind, created_at) VALUES (?, ?, ?)",
                 (annotator, annotator_kind(annotator), now_iso()),
             )
+            vote = (study, pair_id, annotator, shown_left, shown_right, choice)
             cur = con.execute(
                 "INSERT INTO votes (vote_uuid, study_id, pair_id, annotator_id, shown_left, shown_right, choice, "
                 "time_on_task_s, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (uuid, study, pair_id, annotator, shown_left, shown_right, choice, time_on_task_s, created),
+                (uuid, *vote, time_on_task_s, created),
             )
             if cur.rowcount == 1:
                 return True
@@ -563,9 +553,30 @@ class VoteStore:
             ).fetchone()
             if same is None:
                 raise ConflictingVote(f"{annotator} already voted on pair {pair_id!r}")
-            if tuple(same) != (study, pair_id, annotator, shown_left, shown_right, choice):
+            if tuple(same) != vote:
                 raise ConflictingVote(f"vote uuid {uuid!r} was already used for a different vote")
             return False
+
+    def _shown_items(self, con, study: str, pair_id: str, annotator: str, left: str, right: str):
+        """The pair's two item ids in the order shown; a judge may name competitors instead (or a new pair)."""
+        judge = annotator_kind(annotator) == "judge"
+        pair = con.execute(
+            "SELECT left_item, right_item FROM pairs WHERE study_id = ? AND pair_id = ?", (study, pair_id)
+        ).fetchone()
+        if pair is None and judge:
+            pair = self._register_judged_pair(con, study, pair_id, left, right)
+        if pair is None:
+            raise UnknownPair(f"unknown pair {pair_id!r} in study {study!r}")
+        if judge and {left, right} != {pair[0], pair[1]}:
+            names = dict(
+                con.execute(
+                    "SELECT competitor, item_id FROM items WHERE item_id IN (?, ?)", (pair[0], pair[1])
+                ).fetchall()
+            )
+            left, right = names.get(left, left), names.get(right, right)
+        if {left, right} != {pair[0], pair[1]} or left == right:
+            raise InvalidVote("shown_left / shown_right are not the two items of this pair")
+        return left, right
 
     @staticmethod
     def _register_judged_pair(con, study: str, pair_id: str, left: str, right: str):
