@@ -35,7 +35,19 @@ _EXPORTS = {
     "MissingBackendError": "metrics.weights",
     "MissingWeightsError": "metrics.weights",
 }
-_SUBMODULES = ("drift", "functional", "ratings", "frames", "base", "weights", "video_io", "atomic")
+_SUBMODULES = (
+    "analysis",
+    "atomic",
+    "base",
+    "drift",
+    "figures",
+    "frames",
+    "functional",
+    "learned",
+    "ratings",
+    "video_io",
+    "weights",
+)
 
 __all__ = sorted([*_EXPORTS, "drift", "functional"])
 
@@ -44,6 +56,7 @@ def __getattr__(name: str):
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
     elif name in _SUBMODULES:
+        importlib.import_module("metrics.base")  # the registry first: it imports the learned metrics
         value = importlib.import_module(f"metrics.{name}")
     else:
         raise AttributeError(f"module 'metrics' has no attribute {name!r}")

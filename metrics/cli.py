@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,6 +61,13 @@ def score_videos(
         parts.append(table)
         info[str(path)] = dict(frames=len(frames), height=frames.shape[1], width=frames.shape[2], fps=rate)
     return pd.concat(parts, ignore_index=True), info
+
+
+def _set_offline(offline: bool) -> None:
+    if offline:
+        from metrics.weights import OFFLINE_ENV
+
+        os.environ[OFFLINE_ENV] = "1"
 
 
 def _finite(x):
@@ -121,10 +129,15 @@ def metrics_cmd(
     weights: list[str] = typer.Option(
         [], "--weights", help="KEY=PATH model file for a learned metric (lpips, clip, aesthetic_head, raft)."
     ),
+    offline: bool = typer.Option(
+        False, "--offline", help="Never download model files; use the caches and given paths only."
+    ),
     list_metrics: bool = typer.Option(False, "--list", help="List every metric and group, then stop."),
 ) -> None:
     """Score videos: per-frame metrics, their means and Eq. 7 drift (first vs last 15 % of frames)."""
     import metrics
+
+    _set_offline(offline)
 
     if list_metrics:
         table = metrics.available()
@@ -212,6 +225,9 @@ def drift_cmd(
     ),
     prompt: str | None = typer.Option(None, "--prompt", help="Text for text-frame metrics (semantic_clip)."),
     weights: list[str] = typer.Option([], "--weights", help="KEY=PATH model file for a learned metric."),
+    offline: bool = typer.Option(
+        False, "--offline", help="Never download model files; use the caches and given paths only."
+    ),
 ) -> None:
     """Drift of any videos, by group: per-frame, per-video and summary tables, Eq. 7 with bootstrap
     intervals, curves per bin, a figure (one panel per metric, one line per group), and A − B."""
@@ -219,6 +235,7 @@ def drift_cmd(
     from metrics.analysis import assign_groups, collect_videos, drift_report, parse_every, write_drift_report
     from metrics.frames import resolve_device
 
+    _set_offline(offline)
     bins = parse_every(every)
     metrics.registry.expand(names)
     videos = assign_groups(collect_videos(inputs), group_by, groups_csv)

@@ -11,8 +11,8 @@ import torch
 from metrics import brisque as brisque_mod
 from metrics import flow
 from metrics import functional as fn
-from metrics.base import VIDEO_FRAME, Metric
 from metrics.frames import Video
+from metrics.metric import VIDEO_FRAME, Metric
 
 
 class FrameStatistic(Metric):

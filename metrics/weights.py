@@ -1,23 +1,71 @@
-"""Finding model files on disk, never on the network.
+"""Finding model files the way the field does: on disk first, then downloaded once into the standard cache.
 
 Every learned metric names the files it needs. They are looked for, in order: the path given explicitly
 (``weights={...}`` in ``metrics.compute``, ``--weights KEY=PATH`` on the command line), the metric's
 environment variable, ``$FPEVAL_WEIGHTS_DIR``, then the caches where torchvision, open_clip and the
-Hugging Face hub keep their downloads. When nothing is found the error says which file, where it was
-looked for, and which variable or flag to set.
+Hugging Face hub keep their downloads. When nothing is found and a ``Source`` is known, the file is
+downloaded into that cache (torch hub's ``hub/checkpoints`` for URLs, the Hugging Face hub cache for
+repos) and reused offline afterwards. ``FPEVAL_OFFLINE=1`` or ``HF_HUB_OFFLINE=1`` (``--offline`` on
+the command line) turns downloads off. When a file can be neither found nor fetched, the error is one
+line: the file, the cache it belongs in, and how to provide it.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 WEIGHTS_DIR_ENV = "FPEVAL_WEIGHTS_DIR"
+OFFLINE_ENV = "FPEVAL_OFFLINE"
+TORCHVISION_MODELS = "https://download.pytorch.org/models"  # where torchvision's weight enums download from
+_TRUE = ("1", "true", "yes", "on")
 
 
 class MissingWeightsError(FileNotFoundError):
-    """A metric's model file is not on this machine (nothing is ever downloaded)."""
+    """A metric's model file is neither on this machine nor downloadable now."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the field publishes a file: a URL (kept in torch hub's checkpoints folder under its own
+    name) or files of a Hugging Face repo (kept in the hub cache; the first one is returned)."""
+
+    url: str | None = None
+    hf_repo: str | None = None
+    hf_files: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return self.url or f"the Hugging Face repo {self.hf_repo} ({', '.join(self.hf_files)})"
+
+    def cache(self) -> Path:
+        if self.url:
+            return torch_checkpoints_dir()
+        return hf_hub_cache() / f"models--{self.hf_repo.replace('/', '--')}"
+
+
+def offline() -> bool:
+    """Downloads are off: ``FPEVAL_OFFLINE`` or ``HF_HUB_OFFLINE`` is set to 1 / true / yes / on."""
+    return any(os.environ.get(v, "").strip().lower() in _TRUE for v in (OFFLINE_ENV, "HF_HUB_OFFLINE"))
+
+
+def download(source: Source) -> Path:
+    """Fetch ``source`` into its standard cache (atomically, with torch hub's hash check when the file
+    name carries one); return the file."""
+    if source.url:
+        import torch.hub
+
+        name = source.url.rsplit("/", 1)[-1].split("?")[0]
+        dest = torch_checkpoints_dir() / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        match = torch.hub.HASH_REGEX.search(name)
+        torch.hub.download_url_to_file(source.url, str(dest), hash_prefix=match.group(1) if match else None)
+        return dest
+    from huggingface_hub import hf_hub_download
+
+    paths = [Path(hf_hub_download(source.hf_repo, f, cache_dir=str(hf_hub_cache()))) for f in source.hf_files]
+    return paths[0]
 
 
 class MissingBackendError(ValueError):
@@ -56,11 +104,13 @@ def find_weights(
     flag: str,
     search_dirs: Iterable[Path] = (),
     directory: bool = False,
+    source: Source | None = None,
 ) -> Path:
-    """The first existing candidate for ``what``; raise MissingWeightsError listing every place tried.
+    """The first existing candidate for ``what``, else ``source`` downloaded into its cache.
 
     ``filenames`` are tried in each search folder; an explicit or environment path may be the file itself
     or a folder holding one of them; with ``directory=True`` such a folder is returned as it is.
+    Raises MissingWeightsError (one line) when nothing is found and nothing can be fetched.
     """
     tried: list[str] = []
     if explicit is not None:
@@ -88,12 +138,26 @@ def find_weights(
             tried.append(str(candidate))
             if candidate.is_file():
                 return candidate
-    raise MissingWeightsError(
-        f"{what} not found (nothing is downloaded). Looked for {' or '.join(filenames)} in: "
-        + ("; ".join(dict.fromkeys(str(Path(t).parent) for t in tried)) or "no folder")
-        + f". Put the file in one of those folders, set {env}=/path/to/{filenames[0]} "
-        f"(or {WEIGHTS_DIR_ENV}=<folder>), or pass {flag}."
-    )
+    provide = f"set {env}=/path/to/{filenames[0]} (or {WEIGHTS_DIR_ENV}=<folder>) or pass {flag}"
+    if source is None:
+        places = "; ".join(dict.fromkeys(str(Path(t).parent) for t in tried)) or "no folder"
+        raise MissingWeightsError(
+            f"{what}: {' or '.join(filenames)} not found in {places}; put it there, or {provide}"
+        )
+    if offline():
+        raise MissingWeightsError(
+            f"{what}: {filenames[0]} is not in {source.cache()} and downloads are off "
+            f"({OFFLINE_ENV} / HF_HUB_OFFLINE); fetch it once from {source.describe()} into that folder, "
+            f"or {provide}"
+        )
+    try:
+        return download(source)
+    except Exception as e:  # no network, a proxy, a moved file: say what to do instead
+        reason = " ".join(str(e).split())[:160] or type(e).__name__
+        raise MissingWeightsError(
+            f"{what}: {filenames[0]} is not in {source.cache()} and downloading it from "
+            f"{source.describe()} failed ({reason}); fetch it into that folder by hand, or {provide}"
+        ) from e
 
 
 def _match(path: Path, filenames: Sequence[str], directory: bool) -> Path | None:

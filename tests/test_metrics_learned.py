@@ -5,6 +5,7 @@ temporary folders first.
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -235,3 +236,117 @@ def test_one_weights_folder_serves_every_loader(offline_caches, monkeypatch):
     )  # a wrong variable wins, loudly
     with pytest.raises(MissingWeightsError, match=r"\$FPEVAL_RAFT_WEIGHTS=.*does not exist"):
         raft_path()
+
+
+# ---- weights fetched like the field: once into the standard cache, then offline ----
+
+
+def _online(monkeypatch):
+    monkeypatch.delenv("FPEVAL_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+
+def test_a_missing_file_is_downloaded_once_into_torch_hubs_cache(offline_caches, monkeypatch, tmp_path):
+    from metrics.learned import clip_scores
+
+    published = tmp_path / "published" / "sa_0_4_vit_l_14_linear.pth"
+    published.parent.mkdir()
+    torch.manual_seed(0)
+    torch.save(torch.nn.Linear(768, 1).state_dict(), published)
+    monkeypatch.setattr(clip_scores, "HEAD_URL", published.as_uri())
+    _online(monkeypatch)
+    cached = offline_caches / "torch" / "hub" / "checkpoints" / "sa_0_4_vit_l_14_linear.pth"
+    assert clip_scores.head_path() == cached and cached.read_bytes() == published.read_bytes()
+    published.unlink()
+    monkeypatch.setenv("FPEVAL_OFFLINE", "1")
+    assert clip_scores.head_path() == cached  # reused offline
+    head = clip_scores.load_aesthetic_head()
+    assert head.weight.shape == (1, 768)
+
+
+def test_a_download_with_the_wrong_hash_leaves_nothing_in_the_cache(offline_caches, monkeypatch, tmp_path):
+    from metrics.learned import raft_dynamic
+
+    published = tmp_path / "models" / "raft_large_C_T_SKHT_V2-ff5fadd5.pth"
+    published.parent.mkdir()
+    published.write_bytes(b"not the published weights")
+    monkeypatch.setattr(raft_dynamic, "TORCHVISION_MODELS", (tmp_path / "models").as_uri())
+    _online(monkeypatch)
+    with pytest.raises(MissingWeightsError) as info:
+        raft_dynamic.raft_path()
+    msg = str(info.value)
+    assert "\n" not in msg and "failed" in msg and "ff5fadd5" in msg
+    checkpoints = offline_caches / "torch" / "hub" / "checkpoints"
+    assert not checkpoints.exists() or not any(checkpoints.iterdir())
+
+
+def test_offline_or_unreachable_gives_one_line_naming_file_cache_and_remedy(offline_caches, monkeypatch):
+    from metrics.learned import lpips_consistency, raft_dynamic
+
+    cache = offline_caches / "torch" / "hub" / "checkpoints"
+    with pytest.raises(MissingWeightsError) as info:  # offline (the fixture sets HF_HUB_OFFLINE)
+        raft_dynamic.raft_path()
+    msg = str(info.value)
+    assert "\n" not in msg and "downloads are off" in msg
+    assert "raft_large_C_T_SKHT_V2-ff5fadd5.pth" in msg and str(cache) in msg
+    assert "https://download.pytorch.org/models/raft_large_C_T_SKHT_V2-ff5fadd5.pth" in msg
+    assert "FPEVAL_RAFT_WEIGHTS=" in msg and "--weights raft=" in msg
+    _online(monkeypatch)
+    monkeypatch.setattr(lpips_consistency, "TORCHVISION_MODELS", "http://127.0.0.1:9/models")  # refused
+    with pytest.raises(MissingWeightsError) as info:
+        lpips_consistency.backbone_path()
+    msg = str(info.value)
+    assert (
+        "\n" not in msg
+        and "downloading it from http://127.0.0.1:9/models/alexnet-owt-7be5be79.pth failed" in msg
+    )
+    assert str(cache) in msg and "FPEVAL_LPIPS_BACKBONE=" in msg
+
+
+def test_clip_is_fetched_from_the_hugging_face_hub_into_its_cache(offline_caches, monkeypatch):
+    import huggingface_hub
+
+    from metrics.learned.clip_scores import clip_path
+
+    calls = []
+
+    def fake_download(repo_id, filename, cache_dir=None, **_):  # writes where the hub would
+        calls.append((repo_id, filename, cache_dir))
+        target = Path(cache_dir) / f"models--{repo_id.replace('/', '--')}" / "snapshots" / "rev1" / filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(b"weights")
+        return str(target)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    _online(monkeypatch)
+    found = clip_path(hf_repo="test/tiny-clip")
+    assert calls == [("test/tiny-clip", "open_clip_model.safetensors", str(offline_caches / "hf"))]
+    assert (
+        found
+        == offline_caches
+        / "hf"
+        / "models--test--tiny-clip"
+        / "snapshots"
+        / "rev1"
+        / "open_clip_model.safetensors"
+    )
+    calls.clear()
+    assert clip_path(hf_repo="test/tiny-clip") == found and not calls  # the cache is used from then on
+
+
+def test_metrics_command_offline_fails_in_one_line(offline_caches, monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from fpeval.cli import app
+    from metrics.video_io import write_video
+
+    _online(monkeypatch)
+    video = write_video(tmp_path / "v.mp4", _moving(4), fps=8)
+    result = CliRunner().invoke(app, ["metrics", str(video), "-m", "dynamic_raft", "--offline"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert (
+        len(lines) == 1
+        and "downloads are off" in lines[0]
+        and "raft_large_C_T_SKHT_V2-ff5fadd5.pth" in lines[0]
+    )

@@ -45,3 +45,22 @@ def test_the_command_line_starts_without_torch():
     code = "import sys, fpeval.cli, metrics; print('torch' in sys.modules, 'pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_every_metrics_module_imports_first_in_a_fresh_interpreter():
+    """No import cycle hides behind import order: each module of ``metrics`` can be the first one
+    imported (the registry and the metric modules used to need the registry first)."""
+    import subprocess
+    import sys
+
+    modules = sorted(
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for p in (ROOT / "metrics").rglob("*.py")
+    )
+    code = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\n"
+    failed = []
+    for module in modules:  # one interpreter per module: each must come first
+        run = subprocess.run([sys.executable, "-c", code, module], capture_output=True, text=True)
+        if run.returncode:
+            failed.append(f"{module}: {run.stderr.strip().splitlines()[-1]}")
+    assert not failed, failed

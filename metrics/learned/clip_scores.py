@@ -1,4 +1,4 @@
-"""CLIP-based frame scores with open_clip, from local files only.
+"""CLIP-based frame scores with open_clip; weights from the caches, fetched on first use (see metrics.weights).
 
 * Aesthetic (VBench aesthetic_quality / LAION aesthetic predictor): CLIP ViT-L/14 image embedding,
   L2-normalised, one Linear(768, 1), divided by 10.
@@ -19,10 +19,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from metrics.base import Metric
 from metrics.frames import Video
+from metrics.metric import Metric
 from metrics.weights import (
     MissingWeightsError,
+    Source,
     find_weights,
     hf_hub_cache,
     hf_snapshots,
@@ -39,6 +40,7 @@ CLIP_FILES = (
     "open_clip_pytorch_model.safetensors",
 )
 HEAD_FILE = "sa_0_4_vit_l_14_linear.pth"
+HEAD_URL = f"https://github.com/LAION-AI/aesthetic-predictor/raw/main/{HEAD_FILE}"  # as VBench fetches it
 
 
 def clip_path(path: str | os.PathLike | None = None, hf_repo: str = CLIP_HF_REPO) -> Path:
@@ -50,6 +52,7 @@ def clip_path(path: str | os.PathLike | None = None, hf_repo: str = CLIP_HF_REPO
         flag="--weights clip=/path/to/open_clip_model.safetensors (or an open_clip folder)",
         search_dirs=hf_snapshots(hf_repo) or [hf_hub_cache() / f"models--{hf_repo.replace('/', '--')}"],
         directory=True,
+        source=Source(hf_repo=hf_repo, hf_files=(CLIP_FILES[0],)),
     )
 
 
@@ -74,7 +77,7 @@ def _load_clip(path: str, model_name: str, device: str):
 
 
 def load_clip(path: str | os.PathLike | None = None, model_name: str = CLIP_MODEL, device: str = "cpu"):
-    """(open_clip model, tokenizer, preprocess config) from a local file or folder."""
+    """(open_clip model, tokenizer, preprocess config) from a file or folder (fetched on first use)."""
     return _load_clip(str(clip_path(path)), model_name, str(device))
 
 
@@ -89,6 +92,7 @@ def head_path(path: str | os.PathLike | None = None) -> Path:
             Path(os.path.expanduser("~/.cache/vbench/aesthetic_model/emb_reader")),
             torch_checkpoints_dir(),
         ],
+        source=Source(url=HEAD_URL),
     )
 
 
@@ -103,7 +107,7 @@ def _load_head(path: str, device: str) -> torch.nn.Linear:
 
 
 def load_aesthetic_head(path: str | os.PathLike | None = None, device: str = "cpu") -> torch.nn.Linear:
-    """The LAION aesthetic linear head from a local file."""
+    """The LAION aesthetic linear head (fetched into torch hub's cache on first use)."""
     return _load_head(str(head_path(path)), str(device))
 
 

@@ -1,7 +1,8 @@
 """LPIPS distance of every frame to the first and to the previous frame (lower = more consistent).
 
 The ``lpips`` package ships its linear heads; the backbone (AlexNet by default) is torchvision's
-ImageNet checkpoint, read from ``$TORCH_HOME/hub/checkpoints`` or the path given, never downloaded.
+ImageNet checkpoint, read from ``$TORCH_HOME/hub/checkpoints`` (fetched there on first use, as torchvision
+does) or the path given.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ import torch
 
 from metrics.frames import Video
 from metrics.weight_free import PairStatistic
-from metrics.weights import MissingWeightsError, find_weights, torch_checkpoints_dir
+from metrics.weights import (
+    TORCHVISION_MODELS,
+    MissingWeightsError,
+    Source,
+    find_weights,
+    torch_checkpoints_dir,
+)
 
 BACKBONE_ENV = "FPEVAL_LPIPS_BACKBONE"
 BACKBONE_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
@@ -30,6 +37,7 @@ def backbone_path(net: str = "alex", path: str | os.PathLike | None = None):
         env=BACKBONE_ENV,
         flag="--weights lpips=/path/to/" + BACKBONE_FILES[net],
         search_dirs=[torch_checkpoints_dir()],
+        source=Source(url=f"{TORCHVISION_MODELS}/{BACKBONE_FILES[net]}"),
     )
 
 
@@ -64,7 +72,7 @@ def _load(net: str, path: str, device: str) -> torch.nn.Module:
 def load_lpips(
     net: str = "alex", path: str | os.PathLike | None = None, device: str = "cpu"
 ) -> torch.nn.Module:
-    """An ``lpips.LPIPS`` model with the package's heads and the backbone read from disk."""
+    """An ``lpips.LPIPS`` model with the package's heads and the torchvision backbone (fetched on first use)."""
     return _load(net, str(backbone_path(net, path)), str(device))
 
 

@@ -1,4 +1,4 @@
-"""VBench's dynamic degree on RAFT flow (torchvision's RAFT, weights read from disk).
+"""VBench's dynamic degree on RAFT flow (torchvision's RAFT; weights from torch hub's cache, fetched on first use).
 
 Frames are sampled at about 8 fps, padded (replicated) to multiples of 8 as VBench's InputPadder does
 (and to at least 128 px, which torchvision's RAFT needs), and RAFT runs 20 refinement iterations as in
@@ -16,9 +16,15 @@ import torch
 import torch.nn.functional as F
 
 from metrics import flow
-from metrics.base import VIDEO_FRAME, Metric
 from metrics.frames import Video
-from metrics.weights import MissingWeightsError, find_weights, torch_checkpoints_dir
+from metrics.metric import VIDEO_FRAME, Metric
+from metrics.weights import (
+    TORCHVISION_MODELS,
+    MissingWeightsError,
+    Source,
+    find_weights,
+    torch_checkpoints_dir,
+)
 
 RAFT_ENV = "FPEVAL_RAFT_WEIGHTS"
 RAFT_FILES = {
@@ -38,6 +44,7 @@ def raft_path(arch: str = "raft_large", path: str | os.PathLike | None = None) -
         env=RAFT_ENV,
         flag=f"--weights raft=/path/to/{RAFT_FILES[arch]}",
         search_dirs=[torch_checkpoints_dir()],
+        source=Source(url=f"{TORCHVISION_MODELS}/{RAFT_FILES[arch]}"),
     )
 
 
@@ -55,7 +62,7 @@ def _load(arch: str, path: str, device: str) -> torch.nn.Module:
 
 
 def load_raft(arch: str = "raft_large", path: str | os.PathLike | None = None, device: str = "cpu"):
-    """torchvision RAFT with weights read from disk."""
+    """torchvision RAFT with its weights (fetched into torch hub's cache on first use)."""
     return _load(arch, str(raft_path(arch, path)), str(device))
 
 
