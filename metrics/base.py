@@ -213,6 +213,9 @@ def _register_shipped_metrics() -> None:
         registry.add(
             CallableMetric(name, None, kind=kind, group=name, higher_is_better=better, description=what)
         )
+    from metrics.paper import PAPER_METRICS
+
+    registry.groups["paper"] = [name for name, _ in PAPER_METRICS.values()]
 
 
 _register_shipped_metrics()  # the modules it imports need only the names defined above

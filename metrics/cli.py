@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from metrics.paper import PAPER_METRICS, paper_help
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -112,7 +114,8 @@ def metrics_cmd(
         None,
         "--metrics",
         "-m",
-        help="Comma-separated metric or group names (default: every weight-free metric).",
+        help="Comma-separated metric or group names (default: every weight-free metric). "
+        "'paper': the paper's seven columns, " + paper_help() + ".",
     ),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Write the per-frame table (.parquet or .csv)."
@@ -140,6 +143,8 @@ def metrics_cmd(
     _set_offline(offline)
 
     if list_metrics:
+        for column, (name, reference) in PAPER_METRICS.items():
+            typer.echo(f"paper: {column:<10} {name:<20} {reference}")
         table = metrics.available()
         for rec in table.to_dict("records"):
             needs = "weights" if rec["needs_weights"] else "-"

@@ -143,3 +143,24 @@ def test_dynamic_orders_a_frozen_clip_below_the_world_below_noise():
     degree = np.mean([d for d, _ in world])
     assert frozen[0] == 0 < degree < 1 == noise[0]
     assert frozen[1] < min(f for _, f in world) and max(f for _, f in world) < noise[1]
+
+
+def test_motion_smoothness_orders_noise_below_the_world_below_a_frozen_clip():
+    """At mini scale (64 px, 8 fps) VBench-style motion smoothness (interpolation error of the middle
+    frame) is 1 for a frozen clip, just below 1 for the world's moving clips, far lower for noise."""
+    import metrics
+    from fpeval.world import clip
+
+    def smoothness(video):
+        pf = metrics.compute(video, ["motion_smoothness"], fps=8)
+        return pf["value"].mean()
+
+    world = [
+        smoothness((clip(s, "heldout", 49).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8))
+        for s in range(4)
+    ]
+    frozen = smoothness(
+        np.repeat((clip(0, "heldout", 1)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)[None], 49, 0)
+    )
+    noise = smoothness((np.random.default_rng(0).random((49, 64, 64, 3)) * 255).astype(np.uint8))
+    assert noise < 0.9 < min(world) and max(world) < frozen == pytest.approx(1.0)

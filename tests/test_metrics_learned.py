@@ -350,3 +350,36 @@ def test_metrics_command_offline_fails_in_one_line(offline_caches, monkeypatch, 
         and "downloads are off" in lines[0]
         and "raft_large_C_T_SKHT_V2-ff5fadd5.pth" in lines[0]
     )
+
+
+def test_the_paper_set_is_the_seven_columns_and_each_fails_offline_in_one_line(offline_caches):
+    from metrics.paper import PAPER_METRICS
+    from metrics.weights import MissingBackendError
+
+    names = [m.name for m in metrics.registry.expand("paper")]
+    assert names == [
+        "clarity_musiq",
+        "aesthetic_clip",
+        "motion_smoothness",
+        "dynamic_degree_raft",
+        "semantic_viclip",
+        "anatomy",
+        "identity_arcface",
+    ]
+    assert list(PAPER_METRICS) == [
+        "Clarity",
+        "Aesthetic",
+        "Motion",
+        "Dynamic",
+        "Semantic",
+        "Anatomy",
+        "Identity",
+    ]
+    for name in names:
+        if not metrics.registry[name].needs_weights:
+            continue  # motion smoothness is weight-free
+        with pytest.raises((MissingWeightsError, MissingBackendError)) as info:
+            metrics.compute(_moving(3), [name], device="cpu", prompt="a scene")
+        msg = str(info.value)
+        assert "\n" not in msg  # one line
+        assert name in msg or "weights" in msg  # names the metric or the weights it lacks

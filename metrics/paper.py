@@ -1,0 +1,32 @@
+"""The paper's seven metric columns (Tables 1 and 2), the registry name that computes each, and the
+reference that defines it. ``--metrics paper`` selects them; pure data, so the CLI's help can list them."""
+
+PAPER_METRICS: dict[str, tuple[str, str]] = {
+    "Clarity": (
+        "clarity_musiq",
+        "VBench imaging_quality: MUSIQ trained on SPAQ (Ke et al., ICCV 2021), frames resized to 512 px, score / 100",
+    ),
+    "Aesthetic": (
+        "aesthetic_clip",
+        "VBench aesthetic_quality: LAION aesthetic predictor, a linear head on CLIP ViT-L/14 image embeddings, / 10",
+    ),
+    "Motion": (
+        "motion_smoothness",
+        "VBench motion_smoothness: odd frames rebuilt from their neighbours (AMT in VBench; here along optical flow)",
+    ),
+    "Dynamic": (
+        "dynamic_degree_raft",
+        "VBench dynamic_degree: RAFT flow (Teed & Deng, ECCV 2020) at ~8 fps, threshold 6 min(H, W) / 256",
+    ),
+    "Semantic": ("semantic_viclip", "ViCLIP video-text similarity (InternVid, Wang et al., ICLR 2024)"),
+    "Anatomy": ("anatomy", "VBench-2.0 anatomy: a ViT that detects malformed hands, faces and bodies"),
+    "Identity": (
+        "identity_arcface",
+        "ArcFace (Deng et al., CVPR 2019) similarity of RetinaFace-detected faces to the first frame's",
+    ),
+}
+
+
+def paper_help() -> str:
+    """One line per column: Column = metric (reference)."""
+    return "; ".join(f"{col} = {name} ({ref})" for col, (name, ref) in PAPER_METRICS.items())
