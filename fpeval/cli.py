@@ -298,7 +298,7 @@ def compare_cmd(
 @user_errors
 def train_cmd(
     recipe: str = typer.Argument(
-        ..., help="ae (frame autoencoder), base, df (DiffusionForcing) or discrete (+D)."
+        ..., help="ae (frame autoencoder), base, df (DiffusionForcing), discrete (+D) or causal (block-causal attention)."
     ),
     out: Path = typer.Option(
         ..., "--out", "-o", help="Checkpoint path (.safetensors); a .json card is written beside it."

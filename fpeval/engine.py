@@ -36,6 +36,9 @@ class SectionContext:
 
 
 class Denoiser(Protocol):
+    """``model(x, sigma, context, cond)`` -> velocity. A denoiser fine-tuned with block-causal attention
+    also has ``causal = True`` (the causal variant asks for it)."""
+
     def __call__(
         self, x: torch.Tensor, sigma: torch.Tensor, context: SectionContext, cond: Any
     ) -> torch.Tensor: ...
@@ -152,6 +155,11 @@ def generate_latents(
     ``uncond`` conditioning; history guidance comes from the variant.
     """
     cfg = variant(config) if isinstance(config, str) else config
+    if cfg.causal and not getattr(denoiser, "causal", False):
+        raise ValueError(
+            f"variant {cfg.label} needs a model fine-tuned with block-causal attention; this one was not "
+            "(fine-tune one with `fpeval train causal`)"
+        )
     plan = make_plan(cfg, sections, end_image=end_latents is not None)
     if start_latents.ndim != 5 or start_latents.shape[2] != 1:
         raise ValueError(f"start_latents must be (B, C, 1, H, W), got {tuple(start_latents.shape)}")

@@ -72,7 +72,7 @@ class DenoiserTraining(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    recipe: Literal["base", "df", "discrete"] = "base"
+    recipe: Literal["base", "df", "discrete", "causal"] = "base"
     steps: int = Field(default=3000, ge=1)
     batch: int = Field(default=16, ge=1)
     lr: float = Field(default=1e-3, gt=0)
@@ -210,8 +210,9 @@ def train_denoiser(
     codebook = None
     if cfg.recipe == "discrete":
         codebook = Codebook.fit([latents[: min(len(latents), 256)]], k=cfg.codebook_k, seed=cfg.seed)
+    options = {**cfg.model, "causal": True} if cfg.recipe == "causal" else dict(cfg.model)
     model = (
-        (FramePackMini.load(cfg.init, **cfg.model) if cfg.init else FramePackMini(MiniConfig(**cfg.model)))
+        (FramePackMini.load(cfg.init, **options) if cfg.init else FramePackMini(MiniConfig(**options)))
         .to(device)
         .train()
     )
@@ -284,7 +285,7 @@ def _save_denoiser(model, cfg, ae_path, out, curve, t0, device, codebook, steps_
     return card
 
 
-RECIPES = ("base", "df", "discrete")
+RECIPES = ("base", "df", "discrete", "causal")  # causal: base's loss with block-causal attention switched on
 
 
 def flow_loss(model, video, plan_step, sigma, rng, codebook=None, history_level: float = 0.0) -> torch.Tensor:

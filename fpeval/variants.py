@@ -72,6 +72,10 @@ class VariantConfig(BaseModel):
     discrete: bool = False
     sigma_test: float = 0.0
     history_guidance: float = 1.0
+    causal: bool = Field(
+        default=False,
+        description="needs a model fine-tuned with block-causal attention over time (Table 2's causal row)",
+    )
 
     @field_validator("schedule")
     @classmethod
@@ -146,6 +150,9 @@ VARIANTS: dict[str, dict] = {
     "history_guidance": dict(schedule=VANILLA_F1, order="forward", history_guidance=1.5, sigma_test=0.1),
     # every section is a fresh image-to-video run whose start image is the previous section's last frame
     "repeat_i2v": dict(schedule=VANILLA_F1, order="repeat"),
+    # Table 2's "causal attention (like CausVid)": vanilla sampling on a model whose frames attend only
+    # to the context and earlier frames; the mask lives in the model, so the variant only demands one
+    "causal": dict(schedule=VANILLA_F1, order="forward", causal=True),
 }
 
 

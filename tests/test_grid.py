@@ -39,7 +39,8 @@ def test_quick_config_has_every_variant_family():
     from fpeval.variants import VARIANTS
 
     grid, _ = load_grid(CONFIGS / "quick.yaml")
-    assert {r.variant for r in grid.rows} == set(VARIANTS)
+    # causal needs a causally fine-tuned model, which the package does not ship yet
+    assert {r.variant for r in grid.rows} == set(VARIANTS) - {"causal"}
 
 
 @pytest.mark.parametrize(

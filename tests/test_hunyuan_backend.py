@@ -113,6 +113,10 @@ def test_every_variant_runs_and_is_deterministic(pipe, name):
     kwargs = {}
     if name == "vanilla+D":
         kwargs["codebook"] = Codebook.fit([torch.randn(1, 4, 5, 4, 4)], k=8, seed=0)
+    if VARIANTS[name].get("causal"):  # never fine-tuned with a causal mask: refused, not faked
+        with pytest.raises(ValueError, match="block-causal"):
+            generate_latents(den, name, start, cond2, sections=3, seeds=[1, 2], steps=3, **kwargs)
+        return
     if history_problem(variant(name)):  # noised history needs per-token timesteps: refused, not faked
         with pytest.raises(ValueError, match="cannot take noised history"):
             generate_latents(den, name, start, cond2, sections=3, seeds=[1, 2], steps=3, **kwargs)

@@ -290,3 +290,69 @@ def test_a_checkpoint_path_loads_with_the_autoencoder_its_card_names(tmp_path):
         card_autoencoder(stale)
     old = small_model().save(tmp_path / "old.safetensors", {})
     assert card_autoencoder(old).name == "mini-ae.safetensors"
+
+
+@pytest.mark.parametrize("extras", [{}, {"carry": True, "out_conv": True}], ids=["plain", "carry+out_conv"])
+def test_causal_attention_hides_later_frames_of_the_section(extras):
+    """A causal model's output for latent frame i does not move when frame j > i changes; the same
+    weights without the mask (the base model) do move. Earlier frames still reach later ones."""
+    torch.manual_seed(0)
+    base = FramePackMini(MiniConfig(**SMALL, **extras))
+    for p in base.parameters():  # leave the zero-initialised output layers behind
+        torch.nn.init.normal_(p, std=0.05)
+    causal = FramePackMini(MiniConfig(**SMALL, **extras, causal=True))
+    causal.load_state_dict(base.state_dict())
+    step = make_plan("vanilla", 3).steps[2]
+    timeline = torch.randn(1, 8, 29, 8, 8)
+    ctx, cond, s = materialise(step, timeline), MiniCondition(timeline[:, :, :1]), torch.tensor([0.6])
+    x = torch.randn(1, 8, 9, 8, 8)
+    later = x.clone()
+    later[:, :, 5:] += 1.0  # frames 5..8 change
+    for model, hidden in ((causal, True), (base, False)):
+        a, b = model(x, s, ctx, cond), model(later, s, ctx, cond)
+        assert torch.allclose(a[:, :, :5], b[:, :, :5], atol=1e-6) == hidden
+    earlier = x.clone()
+    earlier[:, :, 1] += 1.0
+    a, b = causal(x, s, ctx, cond), causal(earlier, s, ctx, cond)
+    assert not torch.allclose(a[:, :, 2:], b[:, :, 2:])  # frame 1 still informs frames 2..8
+
+
+def test_block_causal_mask_layout():
+    from fpeval.models.mini import block_causal_mask
+
+    mask = block_causal_mask(n=7, n_section=4, frames=2)  # 3 prefix tokens, 2 frames of 2 tokens
+    expected = torch.tensor(
+        [
+            [1, 1, 1, 0, 0, 0, 0],
+            [1, 1, 1, 0, 0, 0, 0],
+            [1, 1, 1, 0, 0, 0, 0],
+            [1, 1, 1, 1, 1, 0, 0],
+            [1, 1, 1, 1, 1, 0, 0],
+            [1, 1, 1, 1, 1, 1, 1],
+            [1, 1, 1, 1, 1, 1, 1],
+        ],
+        dtype=torch.bool,
+    )
+    assert torch.equal(mask, expected)
+
+
+def test_the_causal_recipe_switches_the_mask_on_and_a_causal_card_serves_the_causal_variant(tmp_path):
+    from fpeval.models import plan_problem
+    from fpeval.training import train_denoiser
+
+    base = tmp_path / "base.safetensors"
+    small_model().save(base)
+    cfg = DenoiserTraining(recipe="causal", steps=2, batch=2, clips=2, init=str(base))
+    ae = tmp_path / "ae.safetensors"
+    FrameAutoencoder(AutoencoderConfig(width=32, blocks=1)).save(ae)
+    latents = torch.randn(2, 8, 48, 8, 8)
+    out = tmp_path / "causal.safetensors"
+    from fpeval.models.checkpoints import read_card
+
+    model, _ = train_denoiser(cfg, ae, out, latents=latents, log=lambda *_: None)
+    assert model.config.causal and read_card(out)["config"]["causal"]
+    plan = make_plan(variant("causal"), 2)
+    assert plan_problem(str(out), plan, variant("causal")) is None
+    problem = plan_problem(str(base), plan, variant("causal"))
+    assert problem and "block-causal" in problem and str(base) in problem
+    assert plan_problem(str(base), plan, variant("vanilla")) is None

@@ -57,6 +57,10 @@ def test_shipped_model_generates_every_variant(name, variant):
     backend = models.load(name)
     images = [img for _, img in heldout_start_images(2)]
     kwargs = {}
+    if VARIANTS[variant].get("causal") and not backend.denoiser.causal:
+        with pytest.raises(ValueError, match="block-causal"):
+            generate(backend, variant, images, sections=2, seeds=[0, 1], steps=2)
+        return
     if VARIANTS[variant].get("discrete") and backend.codebook is None:
         with pytest.raises(ValueError, match="pass a codebook"):
             generate(backend, variant, images, sections=2, seeds=[0, 1], steps=2)

@@ -83,14 +83,33 @@ def load(name_or_path: str, **kwargs):
     return HunyuanBackend.from_pretrained(path, **kwargs)
 
 
+def mini_problem(model: str, config) -> str | None:
+    """Why a FramePack-mini checkpoint cannot serve the variant ``config``, or None (reads the card only)."""
+    if not getattr(config, "causal", False):
+        return None
+    from fpeval.models.checkpoints import read_card
+
+    path = mini_files(model)[0] if model in MINI_MODELS else Path(model)
+    try:
+        causal = read_card(path).get("config", {}).get("causal", False)
+    except (OSError, ValueError):
+        return None  # a missing or unreadable checkpoint is reported where it is loaded
+    if causal:
+        return None
+    causal_models = [n for n in MINI_MODELS if n.endswith("-causal")]
+    hint = f"use {' or '.join(causal_models)}" if causal_models else "fine-tune one with `fpeval train causal`"
+    return f"the causal variant needs a model fine-tuned with block-causal attention; {model} was not ({hint})"
+
+
 def plan_problem(model: str, plan, config=None) -> str | None:
     """Why ``model`` cannot run ``plan`` (a ``fpeval.variants.Plan``) with the variant ``config``
     (its history policies), or None. Needs no weights."""
     if model in MINI_MODELS or Path(model).suffix == ".safetensors":
-        return None  # FramePack-mini packs every kernel and tail and takes per-token noise levels
-    from fpeval.models.hunyuan import context_problem, history_problem
+        # FramePack-mini packs every kernel and tail and takes per-token noise levels
+        return mini_problem(model, config) if config is not None else None
+    from fpeval.models.hunyuan import attention_problem, context_problem, history_problem
 
-    if config is not None and (problem := history_problem(config)):
+    if config is not None and (problem := attention_problem(config) or history_problem(config)):
         return problem
 
     for step in plan.steps:

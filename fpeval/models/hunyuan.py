@@ -40,6 +40,18 @@ def context_problem(kernels: set[int], has_tail: bool) -> str | None:
     return None
 
 
+def attention_problem(config) -> str | None:
+    """Why the released transformer cannot run a causal variant, or None: it attends bidirectionally
+    and was never fine-tuned with a causal mask."""
+    if not getattr(config, "causal", False):
+        return None
+    return (
+        "the released HunyuanVideo-FramePack transformer attends bidirectionally and was never fine-tuned "
+        "with block-causal attention, so it cannot run the causal variant; run it on a causally fine-tuned "
+        "FramePack-mini checkpoint (fpeval train causal)"
+    )
+
+
 def history_problem(config) -> str | None:
     """Why the released transformer cannot run a variant's history policy, or None. It takes one
     timestep for all its tokens: noised history (DiffusionForcing, sigma_test > 0, and history guidance,

@@ -50,6 +50,10 @@ class MiniConfig(BaseModel):
     # out_conv: a residual 3x3 convolution over each output latent frame (as U-ViT adds after its linear
     # patch decoder), so neighbouring tokens' outputs agree across patch borders
     out_conv: bool = False
+    # causal: block-causal attention over time (Table 2's causal row, like CausVid): a section frame
+    # attends to the start image, the packed context, itself and earlier section frames, never to later
+    # ones; context tokens never attend to the section, so their keys and values do not depend on it
+    causal: bool = False
 
     @property
     def head_dim(self) -> int:
@@ -58,7 +62,7 @@ class MiniConfig(BaseModel):
 
 # options a training run may switch on when continuing from a checkpoint: their layers (by prefix)
 # start at zero, so the continued model starts as the loaded one
-SWITCHABLE = {"carry": "carry_", "out_conv": "out_refine."}
+SWITCHABLE = {"carry": "carry_", "out_conv": "out_refine.", "causal": None}  # causal: a mask, no layers
 
 
 @dataclass
@@ -103,6 +107,18 @@ def nearest_k1_frames(context: SectionContext, shape: torch.Size) -> torch.Tenso
     return pool[:, :, distance.argmin(dim=1)]
 
 
+def block_causal_mask(n: int, n_section: int, frames: int, device=None) -> torch.Tensor:
+    """(n, n) attention mask over [start image, context, section] tokens, True where a query may attend:
+    the first ``n - n_section`` tokens see only each other; a section token of frame i sees them and the
+    section's frames 0..i (its tokens are frame-major, ``n_section // frames`` per frame)."""
+    prefix = n - n_section
+    frame_of = torch.arange(n_section, device=device) // (n_section // frames)
+    mask = torch.ones(n, n, dtype=torch.bool, device=device)
+    mask[:prefix, prefix:] = False
+    mask[prefix:, prefix:] = frame_of[:, None] >= frame_of[None, :]
+    return mask
+
+
 class Block(nn.Module):
     """Pre-norm attention + MLP, both modulated per token (shift, scale, gate) by the token's timestep."""
 
@@ -122,15 +138,21 @@ class Block(nn.Module):
         nn.init.zeros_(self.modulation.bias)
 
     def forward(
-        self, x: torch.Tensor, modulation: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+        self,
+        x: torch.Tensor,
+        modulation: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``modulation``: (B, N, 6 * dim), this block's ``self.modulation(silu(temb))`` per token."""
+        """``modulation``: (B, N, 6 * dim), this block's ``self.modulation(silu(temb))`` per token;
+        ``mask``: (N, N) booleans, True where a query may attend to a key (None: everywhere)."""
         b, n, d = x.shape
         s1, c1, g1, s2, c2, g2 = modulation.chunk(6, dim=-1)
         h = self.norm1(x) * (1 + c1) + s1
         q, k, v = self.qkv(h).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         q, k = rotate(self.q_norm(q), cos, sin), rotate(self.k_norm(k), cos, sin)
-        a = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(b, n, d)
         x = x + g1 * self.proj(a)
         h = self.norm2(x) * (1 + c2) + s2
         return x + g2 * self.mlp(h)
@@ -215,13 +237,14 @@ class FramePackMini(nn.Module):
         # embed and modulate each level once, then hand every token its level's rows
         levels, level_of = torch.unique(sig, return_inverse=True)
         temb = F.silu(self.time_mlp(timestep_embedding(levels, 256)))  # (levels, dim)
-        for block in self.blocks:
-            tokens = block(tokens, block.modulation(temb)[level_of], cos, sin)
         n_sec = packed.section.stop - packed.section.start
+        p = self.config.patch_size
+        mask = block_causal_mask(tokens.shape[1], n_sec, t, x.device) if self.config.causal else None
+        for block in self.blocks:
+            tokens = block(tokens, block.modulation(temb)[level_of], cos, sin, mask)
         out = tokens[:, -n_sec:]
         shift, scale = self.out_modulation(temb)[level_of[:, -n_sec:]].chunk(2, dim=-1)
         out = self.out(self.norm_out(out) * (1 + scale) + shift)  # (B, T*gh*gw, p*p*C)
-        p = self.config.patch_size
         gh, gw = h // p, w // p
         out = out.view(b, t, gh, gw, c, p, p).permute(0, 4, 1, 2, 5, 3, 6).reshape(b, c, t, h, w)
         if self.config.carry:  # the section shares one sigma: its first token's embedding gates the skip
@@ -231,6 +254,11 @@ class FramePackMini(nn.Module):
             frames = out.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)
             out = out + self.out_refine(frames).view(b, t, c, h, w).permute(0, 2, 1, 3, 4)
         return out
+
+    @property
+    def causal(self) -> bool:
+        """Fine-tuned with block-causal attention over time (the causal variant needs it)."""
+        return self.config.causal
 
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T, h, w) -> (B, T*gh*gw, p*p*C), in the section's token order."""
@@ -259,7 +287,7 @@ class FramePackMini(nn.Module):
         config, state = read_checkpoint(path)
         model = cls(MiniConfig(**{**config, **overrides}))
         missing, unexpected = model.load_state_dict(state, strict=False)
-        new = tuple(prefix for name, prefix in SWITCHABLE.items() if overrides.get(name))
+        new = tuple(prefix for name, prefix in SWITCHABLE.items() if overrides.get(name) and prefix)
         missing = [k for k in missing if not (new and k.startswith(new))]  # new layers start at zero
         if missing or unexpected:
             raise ValueError(
