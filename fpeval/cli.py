@@ -298,7 +298,8 @@ def compare_cmd(
 @user_errors
 def train_cmd(
     recipe: str = typer.Argument(
-        ..., help="ae (frame autoencoder), base, df (DiffusionForcing), discrete (+D) or causal (block-causal attention)."
+        ...,
+        help="ae (frame autoencoder), base, df (DiffusionForcing), discrete (+D) or causal (block-causal attention).",
     ),
     out: Path = typer.Option(
         ..., "--out", "-o", help="Checkpoint path (.safetensors); a .json card is written beside it."

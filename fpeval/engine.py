@@ -10,38 +10,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
-from fpeval.history import diffusion_forcing_noise
+from fpeval.contract import HISTORY_ROLES, Denoiser, SectionContext, map_history, noise_history
 from fpeval.packing import ContextGroup, TailGroup
 from fpeval.sampler import flow_sigmas, guided, sample, seeded_noise
 from fpeval.variants import Plan, Step, VariantConfig, make_plan, variant
 
-HISTORY_ROLES = ("past_history", "future_history", "tail")
-
-
-@dataclass
-class SectionContext:
-    """Everything a denoiser needs besides x and sigma: RoPE indices of x and the packed context."""
-
-    section_indices: torch.Tensor
-    groups: list[ContextGroup]
-    tail: TailGroup | None = None
-    group_sigmas: list[float] | None = None  # per-group noise level of the context (DiffusionForcing)
-    tail_sigma: float = 0.0
-    cache: dict = field(default_factory=dict, repr=False, compare=False)  # per-section backend precomputation
-
-
-class Denoiser(Protocol):
-    """``model(x, sigma, context, cond)`` -> velocity. A denoiser fine-tuned with block-causal attention
-    also has ``causal = True`` (the causal variant asks for it)."""
-
-    def __call__(
-        self, x: torch.Tensor, sigma: torch.Tensor, context: SectionContext, cond: Any
-    ) -> torch.Tensor: ...
+__all__ = ["HISTORY_ROLES", "Denoiser", "SectionContext", "generate_latents", "materialise", "sample_section"]
 
 
 @dataclass
@@ -75,23 +54,7 @@ def materialise(step: Step, timeline: torch.Tensor) -> SectionContext:
     return SectionContext(torch.tensor(step.section_rope), groups, tail)
 
 
-def _map_history(ctx: SectionContext, fn) -> SectionContext:
-    groups = [replace(g, latents=fn(g.latents)) if g.role in HISTORY_ROLES else g for g in ctx.groups]
-    tail = replace(ctx.tail, latents=fn(ctx.tail.latents)) if ctx.tail is not None else None
-    return replace(ctx, groups=groups, tail=tail, cache={})
-
-
 HISTORY_STREAM = 1_000_003  # seed offset of the per-video history-noise generators
-
-
-def _noised_history(ctx: SectionContext, level: float, generator) -> SectionContext:
-    """History on the flow-matching forward process x = (1 - s) x0 + s eps at s = ``level``."""
-
-    out = _map_history(ctx, lambda x: diffusion_forcing_noise(x, level, generator))
-    out.cache = {}  # freshly noised history: nothing precomputed applies
-    out.group_sigmas = [level if g.role in HISTORY_ROLES else 0.0 for g in out.groups]
-    out.tail_sigma = level if out.tail is not None else 0.0
-    return out
 
 
 @torch.no_grad()
@@ -113,7 +76,7 @@ def sample_section(
     def model_for(conditioning, history_level: float | None = None):
         def velocity(xt: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
             level = cfg.sigma_test * float(sigma[0]) if history_level is None else history_level
-            cur = _noised_history(ctx, level, history_generators) if level > 0 else ctx
+            cur = noise_history(ctx, level, history_generators) if level > 0 else ctx
             return denoiser(xt, sigma, cur, conditioning)
 
         return velocity
@@ -193,7 +156,7 @@ def generate_latents(
         t0 = time.perf_counter()
         ctx = materialise(step, timeline)
         if cfg.discrete:
-            ctx = _map_history(ctx, codebook.quantise)
+            ctx = map_history(ctx, codebook.quantise)
         section_len = len(step.section)
         tokens = section_len * (h // 2) * (w // 2)
         sigmas = flow_sigmas(steps, shift, seq_len=None if shift is not None else (seq_len or tokens))

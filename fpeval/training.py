@@ -294,20 +294,16 @@ def flow_loss(model, video, plan_step, sigma, rng, codebook=None, history_level:
     The context is materialised from the video exactly as sampling does (frames not yet generated at
     that step read as zeros), optionally quantised (+D) or noised to ``history_level`` (DiffusionForcing).
     """
-    from fpeval.engine import _map_history, materialise
-    from fpeval.history import diffusion_forcing_noise
+    from fpeval.contract import map_history, noise_history
+    from fpeval.engine import materialise
     from fpeval.models.mini import MiniCondition
 
     timeline = torch.cat([video, torch.zeros_like(video[:, :, :1])], dim=2)
     ctx = materialise(plan_step, timeline)
     if codebook is not None:
-        ctx = _map_history(ctx, codebook.quantise)
+        ctx = map_history(ctx, codebook.quantise)
     if history_level > 0:
-        ctx = _map_history(ctx, lambda h: diffusion_forcing_noise(h, history_level, rng))
-        ctx.group_sigmas = [
-            history_level if g.role in ("past_history", "future_history") else 0.0 for g in ctx.groups
-        ]
-        ctx.tail_sigma = history_level
+        ctx = noise_history(ctx, history_level, rng)
     x0 = video[:, :, list(plan_step.section)]
     eps = torch.randn(x0.shape, generator=rng).to(x0.device)
     sigma = sigma.to(x0.device)

@@ -64,3 +64,73 @@ def test_every_metrics_module_imports_first_in_a_fresh_interpreter():
         if run.returncode:
             failed.append(f"{module}: {run.stderr.strip().splitlines()[-1]}")
     assert not failed, failed
+
+
+# ARCHITECTURE.md's stages, left to right; a module may import its own stage and stages to its left.
+STAGES = [
+    (
+        "base",
+        [
+            "fpeval.artifacts",
+            "fpeval.images",
+            "fpeval.errors",
+            "fpeval.video",
+            "fpeval.figures",
+            "fpeval.world",
+        ],
+    ),
+    ("schedule", ["fpeval", "fpeval.schedule", "fpeval.tokens"]),
+    ("plan", ["fpeval.variants", "fpeval.packing", "fpeval.context_length"]),
+    ("sampling", ["fpeval.sampler", "fpeval.history", "fpeval.contract"]),
+    ("engine", ["fpeval.engine"]),
+    ("models", ["fpeval.models"]),
+    ("generation", ["fpeval.generate", "fpeval.training", "fpeval.instrument", "fpeval.evaluation"]),
+    ("votes", ["fpeval.votes"]),
+    (
+        "runs",
+        [
+            "fpeval.grid",
+            "fpeval.runner",
+            "fpeval.report",
+            "fpeval.findings",
+            "fpeval.judge",
+            "fpeval.tables",
+            "fpeval.compare",
+        ],
+    ),
+    ("cli", ["fpeval.cli"]),
+]
+KNOWN_CYCLES = {("fpeval.report", "fpeval.runner"), ("fpeval.votes.design", "fpeval.votes.study")}  # sorted pairs
+
+
+def _stage(module: str) -> int:
+    best = None
+    for rank, (_, prefixes) in enumerate(STAGES):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and (
+                best is None or len(prefix) > best[1]
+            ):
+                best = (rank, len(prefix))
+    assert best is not None, f"{module} has no stage in STAGES (ARCHITECTURE.md)"
+    return best[0]
+
+
+def test_fpeval_imports_follow_the_stages():
+    """Every fpeval import (module level or inside a function) goes to the importer's stage or one to its
+    left, and the only import cycles are the listed ones."""
+    import ast
+
+    edges = set()
+    for path in sorted((ROOT / "fpeval").rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            edges |= {(module, n) for n in names if n.split(".")[0] == "fpeval" and n != module}
+    backwards = [f"{a} -> {b}" for a, b in sorted(edges) if _stage(b) > _stage(a)]
+    assert not backwards, backwards
+    cycles = {tuple(sorted((a, b))) for a, b in edges if (b, a) in edges}
+    assert cycles <= KNOWN_CYCLES, cycles - KNOWN_CYCLES

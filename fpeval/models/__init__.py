@@ -8,31 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-WEIGHTS = Path(__file__).resolve().parent / "weights"
-# shipped name -> (denoiser file stem, frame autoencoder file stem)
-MINI_MODELS = {
-    "mini": ("mini", "mini-ae"),
-    "mini-df": ("mini-df", "mini-ae"),
-    "mini-df-0.1": ("mini-df-0.1", "mini-ae"),
-    "mini-discrete": ("mini-discrete", "mini-ae"),
-    "mini-long": ("mini-long", "mini-ae"),  # base recipe, 9,000 steps at batch 32 on a GPU
-    # v2: trained on the unbounded-appearance world with the 4x autoencoder (see weights/mini-v2.json)
-    "mini-v2": ("mini-v2", "mini-v2-ae"),
-}
+from fpeval.models.shipped import MINI_MODELS, WEIGHTS, codebook_path, mini_files
 
-
-def codebook_path(checkpoint: str | Path) -> Path:
-    """Where the +D codebook of a denoiser checkpoint lives: ``<stem>-codebook.safetensors`` beside it."""
-    checkpoint = Path(checkpoint)
-    return checkpoint.with_name(checkpoint.stem + "-codebook.safetensors")
-
-
-def mini_files(name: str) -> tuple[Path, Path]:
-    """(denoiser, autoencoder) checkpoint paths of a shipped FramePack-mini name."""
-    if name not in MINI_MODELS:
-        raise ValueError(f"unknown model {name!r}; accepted: {', '.join(MINI_MODELS)}")
-    denoiser, autoencoder = MINI_MODELS[name]
-    return WEIGHTS / f"{denoiser}.safetensors", WEIGHTS / f"{autoencoder}.safetensors"
+__all__ = [
+    "MINI_MODELS",
+    "WEIGHTS",
+    "card_autoencoder",
+    "codebook_path",
+    "load",
+    "mini_files",
+    "plan_problem",
+]
 
 
 def card_autoencoder(checkpoint: str | Path) -> Path:
@@ -97,8 +83,12 @@ def mini_problem(model: str, config) -> str | None:
     if causal:
         return None
     causal_models = [n for n in MINI_MODELS if n.endswith("-causal")]
-    hint = f"use {' or '.join(causal_models)}" if causal_models else "fine-tune one with `fpeval train causal`"
-    return f"the causal variant needs a model fine-tuned with block-causal attention; {model} was not ({hint})"
+    hint = (
+        f"use {' or '.join(causal_models)}" if causal_models else "fine-tune one with `fpeval train causal`"
+    )
+    return (
+        f"the causal variant needs a model fine-tuned with block-causal attention; {model} was not ({hint})"
+    )
 
 
 def plan_problem(model: str, plan, config=None) -> str | None:

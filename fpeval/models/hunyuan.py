@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from fpeval.engine import SectionContext
+from fpeval.contract import SectionContext
 
 SUPPORTED_KERNELS = (1, 2, 4)
 
@@ -240,7 +240,7 @@ def resolve_model_dir(path: str | Path | None = None) -> Path:
         )
     folder = Path(chosen).expanduser()
     if not folder.is_dir():
-        from fpeval.models import MINI_MODELS
+        from fpeval.models.shipped import MINI_MODELS
 
         raise FileNotFoundError(
             f"unknown model: no folder {folder} (from {'--model' if path is not None else '$' + ENV_MODEL_DIR}); "

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-from fpeval.engine import SectionContext
+from fpeval.contract import SectionContext
 from fpeval.packing import PackedPatchEmbed
 
 

@@ -32,7 +32,7 @@ class MiniBackend:
         cls, checkpoint: str | Path, autoencoder: str | Path, name: str | None = None, device: str = "cpu"
     ):
         from fpeval.history import Codebook
-        from fpeval.models import codebook_path
+        from fpeval.models.shipped import codebook_path
 
         checkpoint = Path(checkpoint)
         book_path = codebook_path(checkpoint)

@@ -1,0 +1,31 @@
+"""The FramePack-mini checkpoints shipped in the package: names, files and the +D codebook rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+# shipped name -> (denoiser file stem, frame autoencoder file stem)
+MINI_MODELS = {
+    "mini": ("mini", "mini-ae"),
+    "mini-df": ("mini-df", "mini-ae"),
+    "mini-df-0.1": ("mini-df-0.1", "mini-ae"),
+    "mini-discrete": ("mini-discrete", "mini-ae"),
+    "mini-long": ("mini-long", "mini-ae"),  # base recipe, 9,000 steps at batch 32 on a GPU
+    # v2: trained on the unbounded-appearance world with the 4x autoencoder (see weights/mini-v2.json)
+    "mini-v2": ("mini-v2", "mini-v2-ae"),
+}
+
+
+def codebook_path(checkpoint: str | Path) -> Path:
+    """Where the +D codebook of a denoiser checkpoint lives: ``<stem>-codebook.safetensors`` beside it."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.stem + "-codebook.safetensors")
+
+
+def mini_files(name: str) -> tuple[Path, Path]:
+    """(denoiser, autoencoder) checkpoint paths of a shipped FramePack-mini name."""
+    if name not in MINI_MODELS:
+        raise ValueError(f"unknown model {name!r}; accepted: {', '.join(MINI_MODELS)}")
+    denoiser, autoencoder = MINI_MODELS[name]
+    return WEIGHTS / f"{denoiser}.safetensors", WEIGHTS / f"{autoencoder}.safetensors"
