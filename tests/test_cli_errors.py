@@ -101,7 +101,10 @@ CASES = [
     ),
     ("generate --model {root} --image {image} --sections 2 --variant causal --out {out}", "bidirectionally"),
     ("generate --model mini-v2 --image {image} --sections 2 --variant causal --out {out}", "block-causal"),
-    ("train causal --out {out}/x.safetensors --autoencoder {root}/missing.safetensors", "missing.safetensors"),
+    (
+        "train causal --out {out}/x.safetensors --autoencoder {root}/missing.safetensors",
+        "missing.safetensors",
+    ),
     # metrics
     ("metrics {root}/missing.mp4", "no such video"),
     ("metrics {empty}", "empty"),

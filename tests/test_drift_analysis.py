@@ -95,7 +95,7 @@ def _per_video(a: list[float], b: list[float], keys_b: list[str] | None = None) 
     keys_b = keys_b or [str(i) for i in range(len(b))]
     rows += [
         dict(group="B", key=k, metric="m", mean=v, drift=v, signed_drift=v, drift_pct=v)
-        for k, v in zip(keys_b, b)
+        for k, v in zip(keys_b, b, strict=True)
     ]
     return pd.DataFrame(rows)
 

@@ -8,14 +8,13 @@ from test_votes_support import ROWS, make_results, make_study
 from fpeval.video import read_mp4
 from fpeval.votes.design import (
     GAP_PX,
-    annotation_order,
     degrade,
     design_study,
     load_clips,
     plan_pairs,
     side_by_side,
 )
-from fpeval.votes.study import Study
+from fpeval.votes.study import Study, annotation_order
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,43 @@ def write_secret(path: Path, text: str) -> Path:
     return path
 
 
+def annotation_order(
+    pairs, rng: np.random.Generator, limit: int | None = None, coverage: dict | None = None, min_gap: int = 3
+) -> list[str]:
+    """An annotator's queue: regular and gold pairs shuffled; each repeat at least ``min_gap`` after its original.
+
+    With ``limit``, that many regular + gold pairs (gold in proportion, at least one) are taken, the
+    least-assigned first so that votes spread evenly across pairs.
+    """
+    base = pairs[pairs["kind"] != "repeat"]
+    repeats = pairs[pairs["kind"] == "repeat"]
+    chosen = list(base["pair_id"])
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        coverage = coverage or {}
+        gold = list(base.loc[base["kind"] == "gold", "pair_id"])
+        regular = list(base.loc[base["kind"] != "gold", "pair_id"])
+        n_gold = min(len(gold), max(1 if gold else 0, round(limit * len(gold) / max(len(base), 1))))
+
+        def least_covered(ids: list[str], n: int) -> list[str]:
+            tiebreak = rng.random(len(ids))
+            return [
+                ids[i]
+                for i in sorted(range(len(ids)), key=lambda i: (coverage.get(ids[i], 0), tiebreak[i]))[:n]
+            ]
+
+        chosen = least_covered(gold, n_gold) + least_covered(regular, max(0, limit - n_gold))
+    order = [chosen[i] for i in rng.permutation(len(chosen))]
+    for i in rng.permutation(len(repeats)):
+        rid, original = repeats["pair_id"].iloc[i], repeats["repeat_of"].iloc[i]
+        if original not in order:
+            continue
+        lo = min(order.index(original) + 1 + min_gap, len(order))
+        order.insert(int(rng.integers(lo, len(order) + 1)), rid)
+    return order
+
+
 @dataclass
 class Study:
     """An opened study folder."""
@@ -94,8 +131,6 @@ class Study:
         For an annotator who already has a queue this only rotates the token (the old link stops
         working; the queue and the votes stay), unless ``more`` asks for that many further pairs.
         """
-        from fpeval.votes.design import annotation_order
-
         if annotator_id.startswith("judge:"):
             raise ValueError("'judge:' ids are reserved for automatic judges; they need no token")
         if more < 0:
