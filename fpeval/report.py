@@ -11,14 +11,16 @@ import pandas as pd
 
 from fpeval.artifacts import atomic_path, write_text
 from fpeval.figures import curve_figure, save_figure
-from fpeval.grid import Grid, Item
+from fpeval.grid import Grid
 
 ROUNDS = 2000
 
 
+ID_COLUMNS = ["row", "variant", "schedule", "model", "image", "seed", "video"]  # what names a video
+
+
 def per_video_table(per_frame: pd.DataFrame) -> pd.DataFrame:
     """Per video and metric: mean, signed and absolute Eq. 7 drift, and drift in % (``metrics.drift``)."""
-    from fpeval.runner import ID_COLUMNS
     from metrics.drift import drift_table
 
     return drift_table(per_frame, by=ID_COLUMNS)
@@ -80,13 +82,13 @@ def _csv(df: pd.DataFrame, path: Path) -> None:
     write_text(path, df.to_csv(index=False))
 
 
-def write_report(grid: Grid, items: list[Item], out: Path, log: Callable[[str], None] = print) -> None:
-    """Every table and figure of a finished run."""
+def write_report(grid: Grid, per_frame: pd.DataFrame, out: Path, log: Callable[[str], None] = print) -> None:
+    """Every table and figure of a finished run, from its per-frame metrics: computed in memory in one
+    pass (per-frame -> per-video -> summary -> ratings -> findings -> table), each written once."""
+    from fpeval.findings import run_findings
     from fpeval.judge import judge_run
-    from fpeval.runner import load_items
-    from fpeval.tables import build_table, format_table
+    from fpeval.tables import format_table, table_from
 
-    per_frame = load_items(out, items)
     _parquet(per_frame, out / "per_frame.parquet")
     per_video = per_video_table(per_frame)
     _parquet(per_video, out / "per_video.parquet")
@@ -101,9 +103,8 @@ def write_report(grid: Grid, items: list[Item], out: Path, log: Callable[[str], 
         _csv(ratings, out / "ratings.csv")
     elif (out / "ratings.csv").exists():  # an earlier config's ratings must not reach this table
         (out / "ratings.csv").unlink()
-    from fpeval.findings import run_findings
-
-    _csv(run_findings(per_video, grid.model_dump(mode="json")), out / "findings.csv")
-    table = build_table(out)
+    grid_json = grid.model_dump(mode="json")
+    _csv(run_findings(per_video, grid_json), out / "findings.csv")
+    table = table_from(grid_json, summary, ratings)
     write_text(out / "table.md", format_table(table, "md"))
     log(f"wrote {out}/table.md, summary.csv, per_video.parquet, per_frame.parquet and figures/")

@@ -29,8 +29,6 @@ import torch
 from fpeval.artifacts import atomic_path, write_text
 from fpeval.grid import Grid, Item, batches, check, expand
 
-ID_COLUMNS = ["row", "variant", "schedule", "model", "image", "seed", "video"]
-
 
 def item_done(out: Path, item: Item) -> bool:
     """Whether the item's outputs are on disk and are this item's: its completion record exists, the
@@ -196,7 +194,7 @@ def run(
             run_batch(grid, batch, out, device)
     from fpeval.report import write_report
 
-    write_report(grid, items, out, log=log)
+    write_report(grid, load_items(out, items), out, log=log)
     return out
 
 

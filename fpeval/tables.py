@@ -69,6 +69,17 @@ def build_table(run_dir: str | Path, votes: str | Path | None = None) -> pd.Data
     grid = json.loads(grid_path.read_text())
     summary = pd.read_csv(summary_path)
     rows = [r["name"] for r in grid["rows"]]
+    ratings = human_ratings(votes, run_dir, rows) if votes else None
+    if ratings is None and (run_dir / "ratings.csv").is_file():
+        ratings = pd.read_csv(run_dir / "ratings.csv")
+    return table_from(grid, summary, ratings, where=str(summary_path))
+
+
+def table_from(
+    grid: dict, summary: pd.DataFrame, ratings: pd.DataFrame | None, where: str = "the summary"
+) -> pd.DataFrame:
+    """The table of a run from its grid (as ``grid.json`` holds it), summary and ratings, in memory."""
+    rows = [r["name"] for r in grid["rows"]]
 
     def having(statistic: str) -> list[str]:  # per-video metrics (e.g. dynamic_degree) have no drift
         return sorted(summary.loc[summary["statistic"] == statistic, "metric"].unique())
@@ -81,13 +92,10 @@ def build_table(run_dir: str | Path, votes: str | Path | None = None) -> pd.Data
         for metric in names:
             if (rows[0], metric) not in s.index:
                 raise ValueError(
-                    f"metric {metric!r} is not in {summary_path}; it has {sorted(summary['metric'].unique())}"
+                    f"metric {metric!r} is not in {where}; it has {sorted(summary['metric'].unique())}"
                 )
             cells = [_cell(*s.loc[(r, metric), ["estimate", "lower", "upper"]]) for r in rows]
             table[label.format(metric)] = cells
-    ratings = human_ratings(votes, run_dir, rows) if votes else None
-    if ratings is None and (run_dir / "ratings.csv").is_file():
-        ratings = pd.read_csv(run_dir / "ratings.csv")
     if ratings is not None:
         r = ratings.set_index("competitor")
         if "tier" not in r or r["tier"].isna().any():  # ratings written before ranks used ELO tiers
