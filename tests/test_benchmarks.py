@@ -70,10 +70,10 @@ def _run(script, *args):
 def test_bounded_cost_script_runs(tmp_path):
     out = _run(
         "bounded_cost.py",
-        *("--sections", "3", "--indices", "1,2,3", "--steps", "1", "--repeats", "1", "--engine-steps", "1"),
+        *("--sections", "3", "--indices", "1,2,3", "--steps", "1", "--repeats", "1", "--rounds", "2"),
         *("--figure", str(tmp_path / "cost.png")),
     )
-    assert "section 3 / section 2" in out
+    assert "td: section 3 / section 2 = " in out and "tc: section 3 / section 2 = " in out
     assert (tmp_path / "cost.png").stat().st_size > 0
     lines = [ln.split() for ln in out.splitlines() if ln.strip().startswith("full ")]
     assert [int(parts[2]) for parts in lines] == [176, 320, 464]  # tokens: one section (144) more each time
