@@ -130,7 +130,9 @@ def metrics_cmd(
     ),
     prompt: str | None = typer.Option(None, "--prompt", help="Text for text-frame metrics (semantic_clip)."),
     weights: list[str] = typer.Option(
-        [], "--weights", help="KEY=PATH model file for a learned metric (lpips, clip, aesthetic_head, raft)."
+        [],
+        "--weights",
+        help="KEY=PATH model file for a learned metric (lpips, clip, aesthetic_head, raft, face_cascade).",
     ),
     offline: bool = typer.Option(
         False, "--offline", help="Never download model files; use the caches and given paths only."

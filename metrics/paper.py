@@ -19,7 +19,11 @@ PAPER_METRICS: dict[str, tuple[str, str]] = {
         "VBench dynamic_degree: RAFT flow (Teed & Deng, ECCV 2020) at ~8 fps, threshold 6 min(H, W) / 256",
     ),
     "Semantic": ("semantic_viclip", "ViCLIP video-text similarity (InternVid, Wang et al., ICLR 2024)"),
-    "Anatomy": ("anatomy", "VBench-2.0 anatomy: a ViT that detects malformed hands, faces and bodies"),
+    "Anatomy": (
+        "anatomy",
+        "VBench-2.0 anatomy: a ViT that detects malformed hands, faces and bodies "
+        "(anatomy_face, OpenCV's shipped face cascade, is a proxy for its faces)",
+    ),
     "Identity": (
         "identity_arcface",
         "ArcFace (Deng et al., CVPR 2019) similarity of RetinaFace-detected faces to the first frame's",

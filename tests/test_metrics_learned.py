@@ -383,3 +383,43 @@ def test_the_paper_set_is_the_seven_columns_and_each_fails_offline_in_one_line(o
         msg = str(info.value)
         assert "\n" not in msg  # one line
         assert name in msg or "weights" in msg  # names the metric or the weights it lacks
+
+
+# ---- face presence with the cascade OpenCV ships ----
+
+
+def test_face_presence_separates_lfw_faces_from_non_faces_with_shipped_weights():
+    """Real weights, real data: scikit-image's LFW subset (100 faces, then 100 non-face crops)."""
+    from skimage.data import lfw_subset
+    from sklearn.metrics import roc_auc_score
+
+    from metrics.learned.faces import _load, cascade_path, face_scores
+
+    grey = (lfw_subset() * 255).round().astype(np.uint8)
+    frames = np.repeat(grey[..., None], 3, axis=-1)
+    scores = face_scores(frames, _load(str(cascade_path())))
+    labels = np.r_[np.ones(100), np.zeros(100)]
+    auc = roc_auc_score(labels, scores)
+    assert auc > 0.9, auc  # 0.98 with opencv-python-headless 4.14
+    assert (scores[100:] == 0).mean() > 0.9  # non-faces: almost never a detection
+
+
+def test_face_presence_runs_through_the_registry_and_falls_to_zero_when_the_face_goes():
+    from skimage.data import lfw_subset
+
+    face = np.repeat((lfw_subset()[0] * 255).astype(np.uint8)[..., None], 3, axis=-1)
+    video = np.stack([face] * 3 + [np.full_like(face, 128)] * 3)  # the face, then grey frames
+    per_frame = metrics.compute(video, ["anatomy_face"], device="cpu")
+    values = per_frame["value"].to_numpy()
+    assert (values[:3] > 0).all() and (values[3:] == 0).all()
+    assert [m.name for m in metrics.registry.expand("faces")] == ["anatomy_face"]
+
+
+def test_face_cascade_missing_and_offline_is_one_line(offline_caches, monkeypatch):
+    from metrics.learned import faces
+
+    monkeypatch.setattr(faces, "_opencv_data", lambda: [])  # as with opencv 5.x wheels
+    with pytest.raises(MissingWeightsError) as info:
+        faces.cascade_path()
+    msg = str(info.value)
+    assert "\n" not in msg and "haarcascade_frontalface_default.xml" in msg and "FPEVAL_FACE_CASCADE" in msg

@@ -1,15 +1,18 @@
-"""Learned, paper-faithful metrics. They need model files on disk and never download them.
+"""Learned, paper-faithful metrics. Their model files come from the standard caches, fetched once on
+first use where the network allows (see ``metrics.weights``), or from explicit paths.
 
 * LPIPS consistency to the first / previous frame (``lpips`` package heads, torchvision backbone),
 * CLIP aesthetic (LAION linear head on CLIP ViT-L/14) and CLIP text-frame similarity (open_clip),
-* RAFT dynamic score and dynamic degree (torchvision RAFT, VBench's rule).
+* RAFT dynamic score and dynamic degree (torchvision RAFT, VBench's rule),
+* face presence (OpenCV's shipped Haar cascade), a proxy for the faces of the paper's Anatomy column.
 """
 
 from metrics.learned.clip_scores import ClipAesthetic, ClipSemantic, load_aesthetic_head, load_clip
+from metrics.learned.faces import FacePresence
 from metrics.learned.lpips_consistency import LpipsFirst, LpipsPrev, load_lpips
 from metrics.learned.raft_dynamic import DynamicDegreeRaft, DynamicRaft, load_raft
 
-LEARNED = (LpipsFirst, LpipsPrev, ClipAesthetic, ClipSemantic, DynamicRaft, DynamicDegreeRaft)
+LEARNED = (LpipsFirst, LpipsPrev, ClipAesthetic, ClipSemantic, DynamicRaft, DynamicDegreeRaft, FacePresence)
 
 __all__ = [
     "LEARNED",
@@ -17,6 +20,7 @@ __all__ = [
     "ClipSemantic",
     "DynamicDegreeRaft",
     "DynamicRaft",
+    "FacePresence",
     "LpipsFirst",
     "LpipsPrev",
     "load_aesthetic_head",
