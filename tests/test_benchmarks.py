@@ -183,3 +183,8 @@ def test_votes_survive_kill_9_of_the_server_mid_stream():
     result = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "with 2 kill -9 + restarts; stored 60 (each exactly once)" in result.stdout
+
+
+def test_causal_cache_script_runs_and_checks_both_arms_agree():
+    out = _run("causal_cache.py", "--steps", "2", "--batch", "1", "--repeats", "2")
+    assert "reused context keys/values" in out and "speed-up:" in out

@@ -356,3 +356,29 @@ def test_the_causal_recipe_switches_the_mask_on_and_a_causal_card_serves_the_cau
     problem = plan_problem(str(base), plan, variant("causal"))
     assert problem and "block-causal" in problem and str(base) in problem
     assert plan_problem(str(base), plan, variant("vanilla")) is None
+
+
+def test_a_causal_model_reuses_its_context_keys_and_values_across_sampler_steps():
+    """The second call on a context runs the section alone against the stored context keys and values,
+    and gives what a fresh context gives; a model without the mask stores nothing."""
+    torch.manual_seed(0)
+    model = FramePackMini(MiniConfig(**SMALL, causal=True))
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    step = make_plan("vanilla", 3).steps[2]
+    timeline = torch.randn(2, 8, 29, 8, 8)
+    cond = MiniCondition(timeline[:, :, :1])
+    ctx = materialise(step, timeline)
+    first = model(torch.randn(2, 8, 9, 8, 8), torch.tensor([0.9, 0.9]), ctx, cond)
+    assert len(ctx.cache["causal_prefix"]) == 1
+    x, s = torch.randn(2, 8, 9, 8, 8), torch.tensor([0.4, 0.4])
+    cached = model(x, s, ctx, cond)
+    fresh = model(x, s, materialise(step, timeline), cond)
+    torch.testing.assert_close(cached, fresh, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(first, cached)
+    other = MiniCondition(timeline[:, :, 1:2])  # another conditioning: its own entry, not a stale one
+    torch.testing.assert_close(model(x, s, ctx, other), model(x, s, materialise(step, timeline), other))
+    assert len(ctx.cache["causal_prefix"]) == 2
+    plain_ctx = materialise(step, timeline)
+    small_model()(x, s, plain_ctx, cond)
+    assert plain_ctx.cache == {}

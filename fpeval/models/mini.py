@@ -144,18 +144,26 @@ class Block(nn.Module):
         cos: torch.Tensor,
         sin: torch.Tensor,
         mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+        prefix_kv: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """``modulation``: (B, N, 6 * dim), this block's ``self.modulation(silu(temb))`` per token;
-        ``mask``: (N, N) booleans, True where a query may attend to a key (None: everywhere)."""
+        ``mask``: (N, N) booleans, True where a query may attend to a key (None: everywhere), or
+        (N, P + N) with ``prefix_kv``, the keys and values of P earlier tokens computed before.
+        Returns the new tokens and this call's own (keys, values)."""
         b, n, d = x.shape
         s1, c1, g1, s2, c2, g2 = modulation.chunk(6, dim=-1)
         h = self.norm1(x) * (1 + c1) + s1
         q, k, v = self.qkv(h).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         q, k = rotate(self.q_norm(q), cos, sin), rotate(self.k_norm(k), cos, sin)
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(b, n, d)
+        keys, values = (
+            (k, v)
+            if prefix_kv is None
+            else (torch.cat([prefix_kv[0], k], 2), torch.cat([prefix_kv[1], v], 2))
+        )
+        a = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask).transpose(1, 2).reshape(b, n, d)
         x = x + g1 * self.proj(a)
         h = self.norm2(x) * (1 + c2) + s2
-        return x + g2 * self.mlp(h)
+        return x + g2 * self.mlp(h), (k, v)
 
 
 class FramePackMini(nn.Module):
@@ -239,10 +247,7 @@ class FramePackMini(nn.Module):
         temb = F.silu(self.time_mlp(timestep_embedding(levels, 256)))  # (levels, dim)
         n_sec = packed.section.stop - packed.section.start
         p = self.config.patch_size
-        mask = block_causal_mask(tokens.shape[1], n_sec, t, x.device) if self.config.causal else None
-        for block in self.blocks:
-            tokens = block(tokens, block.modulation(temb)[level_of], cos, sin, mask)
-        out = tokens[:, -n_sec:]
+        out = self._trunk(tokens, temb, level_of, cos, sin, n_sec, t, context, cond)
         shift, scale = self.out_modulation(temb)[level_of[:, -n_sec:]].chunk(2, dim=-1)
         out = self.out(self.norm_out(out) * (1 + scale) + shift)  # (B, T*gh*gw, p*p*C)
         gh, gw = h // p, w // p
@@ -254,6 +259,31 @@ class FramePackMini(nn.Module):
             frames = out.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)
             out = out + self.out_refine(frames).view(b, t, c, h, w).permute(0, 2, 1, 3, 4)
         return out
+
+    def _trunk(self, tokens, temb, level_of, cos, sin, n_sec, frames, context, cond) -> torch.Tensor:
+        """The transformer blocks; returns the section's tokens. A causal model's context and start-image
+        tokens never see the section, so their keys and values are the same at every sampler step: the
+        first call on a context stores them (``context.cache``) and later calls run the section alone."""
+        n = tokens.shape[1]
+        if not self.config.causal:
+            for block in self.blocks:
+                tokens, _ = block(tokens, block.modulation(temb)[level_of], cos, sin)
+            return tokens[:, -n_sec:]
+        mask = block_causal_mask(n, n_sec, frames, tokens.device)
+        key = (id(cond), tokens.shape[0], n)
+        store = context.cache.setdefault("causal_prefix", {})  # per conditioning (CFG has two)
+        if key in store:
+            h, rows = tokens[:, -n_sec:], level_of[:, -n_sec:]
+            for block, kv in zip(self.blocks, store[key], strict=True):
+                h, _ = block(h, block.modulation(temb)[rows], cos[-n_sec:], sin[-n_sec:], mask[-n_sec:], kv)
+            return h
+        prefix = n - n_sec
+        kvs = []
+        for block in self.blocks:
+            tokens, (k, v) = block(tokens, block.modulation(temb)[level_of], cos, sin, mask)
+            kvs.append((k[:, :, :prefix], v[:, :, :prefix]))
+        store[key] = kvs
+        return tokens[:, -n_sec:]
 
     @property
     def causal(self) -> bool:
