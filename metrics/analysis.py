@@ -182,12 +182,16 @@ def per_video_drift(per_frame: pd.DataFrame, fraction: float = 0.15) -> pd.DataF
     return drift_table(per_frame, by=["group", "key", "video"], fraction=fraction)
 
 
-def _interval(x: np.ndarray, rounds: int, level: float, rng: np.random.Generator) -> tuple[float, float]:
+def _mean_interval(x, rounds: int, level: float, rng: np.random.Generator) -> tuple[int, float, float, float]:
+    """(count, mean, low, high) over the finite values of ``x``, with a percentile bootstrap interval of
+    the mean (NaN with fewer than two values)."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
     if len(x) < 2:
-        return np.nan, np.nan
+        return len(x), (float(x[0]) if len(x) else np.nan), np.nan, np.nan
     means = x[rng.integers(0, len(x), size=(rounds, len(x)))].mean(axis=1)
     alpha = (1 - level) / 2
-    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+    return len(x), float(x.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
 
 def group_summary(
@@ -199,18 +203,10 @@ def group_summary(
     rows = []
     for (group, metric), g in per_video.groupby(["group", "metric"], sort=False):
         for stat in (*QUANTITIES, "drift_pct"):
-            x = g[stat].to_numpy(float)
-            x = x[np.isfinite(x)]
-            low, high = _interval(x, rounds, level, rng)
+            n, mean, low, high = _mean_interval(g[stat], rounds, level, rng)
             rows.append(
                 dict(
-                    group=group,
-                    metric=metric,
-                    statistic=stat,
-                    videos=len(x),
-                    estimate=float(x.mean()) if len(x) else np.nan,
-                    lower=low,
-                    upper=high,
+                    group=group, metric=metric, statistic=stat, videos=n, estimate=mean, lower=low, upper=high
                 )
             )
     return pd.DataFrame(
@@ -243,17 +239,15 @@ def group_curves(
     rng = np.random.default_rng(seed)
     rows = []
     for (group, metric, b), g in curves.groupby(["group", "metric", "bin"], sort=True):
-        v = g["mean"].to_numpy(float)
-        v = v[np.isfinite(v)]
-        low, high = _interval(v, rounds, level, rng)
+        n, mean, low, high = _mean_interval(g["mean"], rounds, level, rng)
         rows.append(
             dict(
                 group=group,
                 metric=metric,
                 bin=int(b),
                 x=float(b * step),
-                videos=len(v),
-                mean=float(v.mean()) if len(v) else np.nan,
+                videos=n,
+                mean=mean,
                 lower=low,
                 upper=high,
             )

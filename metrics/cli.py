@@ -6,19 +6,39 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from metrics.paper import PAPER_METRICS, paper_help
 
+# options shared by the commands that score videos
+Device = Annotated[
+    str | None, typer.Option("--device", help="'cpu' or 'cuda[:i]' (default: cuda if present).")
+]
+BatchSize = Annotated[int, typer.Option("--batch-size", help="Frames per batch on the device.")]
+Fps = Annotated[
+    float | None, typer.Option("--fps", help="Frame rate (default: each video's sidecar or file).")
+]
+Prompt = Annotated[str | None, typer.Option("--prompt", help="Text for text-frame metrics (semantic_clip).")]
+Weights = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--weights",
+        help="KEY=PATH model file for a learned metric (lpips, clip, aesthetic_head, raft, face_cascade).",
+    ),
+]
+Offline = Annotated[
+    bool, typer.Option("--offline", help="Never download model files; use the caches and given paths only.")
+]
+
 if TYPE_CHECKING:
     import pandas as pd
 
 
-def _parse_weights(items: list[str]) -> dict[str, str]:
+def _parse_weights(items: list[str] | None) -> dict[str, str]:
     weights = {}
-    for item in items:
+    for item in items or []:
         key, sep, path = item.partition("=")
         if not sep or not key or not path:
             raise ValueError(f"--weights takes KEY=PATH (e.g. lpips=/models/alexnet.pth), got {item!r}")
@@ -121,22 +141,12 @@ def metrics_cmd(
         None, "--out", "-o", help="Write the per-frame table (.parquet or .csv)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print per-video means and drift per metric as JSON."),
-    device: str | None = typer.Option(
-        None, "--device", help="'cpu' or 'cuda[:i]' (default: cuda if present)."
-    ),
-    batch_size: int = typer.Option(32, "--batch-size", help="Frames per batch on the device."),
-    fps: float | None = typer.Option(
-        None, "--fps", help="Frame rate (default: the sidecar's or the file's)."
-    ),
-    prompt: str | None = typer.Option(None, "--prompt", help="Text for text-frame metrics (semantic_clip)."),
-    weights: list[str] = typer.Option(
-        [],
-        "--weights",
-        help="KEY=PATH model file for a learned metric (lpips, clip, aesthetic_head, raft, face_cascade).",
-    ),
-    offline: bool = typer.Option(
-        False, "--offline", help="Never download model files; use the caches and given paths only."
-    ),
+    device: Device = None,
+    batch_size: BatchSize = 32,
+    fps: Fps = None,
+    prompt: Prompt = None,
+    weights: Weights = None,
+    offline: Offline = False,
     list_metrics: bool = typer.Option(False, "--list", help="List every metric and group, then stop."),
 ) -> None:
     """Score videos: per-frame metrics, their means and Eq. 7 drift (first vs last 15 % of frames)."""
@@ -223,18 +233,12 @@ def drift_cmd(
     fraction: float = typer.Option(0.15, "--fraction", min=0.01, max=0.5, help="Eq. 7 window at each end."),
     rounds: int = typer.Option(2000, "--rounds", min=100, help="Bootstrap rounds."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
-    device: str | None = typer.Option(
-        None, "--device", help="'cpu' or 'cuda[:i]' (default: cuda if present)."
-    ),
-    batch_size: int = typer.Option(32, "--batch-size", help="Frames per batch on the device."),
-    fps: float | None = typer.Option(
-        None, "--fps", help="Frame rate (default: each video's sidecar or file)."
-    ),
-    prompt: str | None = typer.Option(None, "--prompt", help="Text for text-frame metrics (semantic_clip)."),
-    weights: list[str] = typer.Option([], "--weights", help="KEY=PATH model file for a learned metric."),
-    offline: bool = typer.Option(
-        False, "--offline", help="Never download model files; use the caches and given paths only."
-    ),
+    device: Device = None,
+    batch_size: BatchSize = 32,
+    fps: Fps = None,
+    prompt: Prompt = None,
+    weights: Weights = None,
+    offline: Offline = False,
 ) -> None:
     """Drift of any videos, by group: per-frame, per-video and summary tables, Eq. 7 with bootstrap
     intervals, curves per bin, a figure (one panel per metric, one line per group), and A − B."""
