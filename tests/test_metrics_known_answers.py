@@ -122,24 +122,30 @@ def test_brightness_ramp_is_detected_as_exposure_drift():
     assert _value(table, "exposure_clipped", "signed_drift") > 0.1  # highlights clip as it brightens
 
 
+def _world_frozen_noise(clips: int, frames: int = 49):
+    """(the world's held-out clips, one of them frozen on its first frame, a uniform-noise clip) as uint8."""
+    from fpeval.world import clip
+
+    world = [
+        (clip(s, "heldout", frames).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+        for s in range(clips)
+    ]
+    frozen = np.repeat(world[0][:1], frames, axis=0)
+    noise = (np.random.default_rng(0).random((frames, 64, 64, 3)) * 255).astype(np.uint8)
+    return world, frozen, noise
+
+
 def test_dynamic_orders_a_frozen_clip_below_the_world_below_noise():
     """At mini scale (64 px, 8 fps) VBench's resolution-scaled threshold still separates a frozen
     clip, the world's own moving clips and a noise clip."""
     import metrics
-    from fpeval.world import clip
 
     def scores(video):
         pf = metrics.compute(video, ["dynamic_degree", "dynamic_flow"], fps=8)
         return pf[pf.metric == "dynamic_degree"].value.item(), pf[pf.metric == "dynamic_flow"].value.mean()
 
-    world = [
-        scores((clip(s, "heldout", 49).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8))
-        for s in range(6)
-    ]
-    frozen = scores(
-        np.repeat((clip(0, "heldout", 1)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)[None], 49, 0)
-    )
-    noise = scores((np.random.default_rng(0).random((49, 64, 64, 3)) * 255).astype(np.uint8))
+    clips, frozen_clip, noise_clip = _world_frozen_noise(6)
+    world, frozen, noise = [scores(v) for v in clips], scores(frozen_clip), scores(noise_clip)
     degree = np.mean([d for d, _ in world])
     assert frozen[0] == 0 < degree < 1 == noise[0]
     assert frozen[1] < min(f for _, f in world) and max(f for _, f in world) < noise[1]
@@ -149,18 +155,10 @@ def test_motion_smoothness_orders_noise_below_the_world_below_a_frozen_clip():
     """At mini scale (64 px, 8 fps) VBench-style motion smoothness (interpolation error of the middle
     frame) is 1 for a frozen clip, just below 1 for the world's moving clips, far lower for noise."""
     import metrics
-    from fpeval.world import clip
 
     def smoothness(video):
-        pf = metrics.compute(video, ["motion_smoothness"], fps=8)
-        return pf["value"].mean()
+        return metrics.compute(video, ["motion_smoothness"], fps=8)["value"].mean()
 
-    world = [
-        smoothness((clip(s, "heldout", 49).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8))
-        for s in range(4)
-    ]
-    frozen = smoothness(
-        np.repeat((clip(0, "heldout", 1)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)[None], 49, 0)
-    )
-    noise = smoothness((np.random.default_rng(0).random((49, 64, 64, 3)) * 255).astype(np.uint8))
+    clips, frozen_clip, noise_clip = _world_frozen_noise(4)
+    world, frozen, noise = [smoothness(v) for v in clips], smoothness(frozen_clip), smoothness(noise_clip)
     assert noise < 0.9 < min(world) and max(world) < frozen == pytest.approx(1.0)
