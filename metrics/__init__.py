@@ -36,6 +36,7 @@ _EXPORTS = {
     "MissingWeightsError": "metrics.weights",
 }
 _SUBMODULES = (
+    "agreement",
     "analysis",
     "atomic",
     "base",

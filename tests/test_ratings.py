@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metrics import ratings
+from metrics import agreement, ratings
 
 T0 = pd.Timestamp("2025-01-01", tz="UTC")
 
@@ -253,8 +253,8 @@ def test_cohen_kappa_equals_sklearn():
     a = ["left", "left", "right", "tie", "left", "right", "both_bad", "left", "right", "right"]
     b = ["left", "right", "right", "tie", "left", "left", "both_bad", "left", "right", "tie"]
     votes = labelled({"x": a, "y": b})
-    assert ratings.cohen_kappa(votes) == pytest.approx(cohen_kappa_score(a, b), abs=1e-12)
-    matrix = ratings.pairwise_cohen_kappa(votes)
+    assert agreement.cohen_kappa(votes) == pytest.approx(cohen_kappa_score(a, b), abs=1e-12)
+    matrix = agreement.pairwise_cohen_kappa(votes)
     assert matrix.loc["x", "y"] == pytest.approx(cohen_kappa_score(a, b))
 
 
@@ -272,7 +272,7 @@ def test_fleiss_kappa_on_the_classic_example():
         [6, 5, 2, 1, 0],
         [0, 2, 2, 3, 7],
     ]
-    assert ratings.fleiss_kappa_from_counts(counts) == pytest.approx(0.2099, abs=5e-4)
+    assert agreement.fleiss_kappa_from_counts(counts) == pytest.approx(0.2099, abs=5e-4)
 
 
 def test_krippendorff_alpha_on_krippendorffs_nominal_example():
@@ -288,21 +288,21 @@ def test_krippendorff_alpha_on_krippendorffs_nominal_example():
         for unit, value in enumerate(observer):
             if value is not None:
                 counts[unit, value - 1] += 1
-    assert ratings.krippendorff_alpha_from_counts(counts) == pytest.approx(0.743, abs=5e-4)
+    assert agreement.krippendorff_alpha_from_counts(counts) == pytest.approx(0.743, abs=5e-4)
 
 
 def test_agreement_from_votes_maps_repeats_and_is_one_for_perfect_agreement():
     votes = labelled(
         {"x": ["left", "right", "tie"], "y": ["left", "right", "tie"], "z": ["left", "right", "tie"]}
     )
-    assert ratings.fleiss_kappa(votes) == pytest.approx(1.0)
-    assert ratings.krippendorff_alpha(votes) == pytest.approx(1.0)
+    assert agreement.fleiss_kappa(votes) == pytest.approx(1.0)
+    assert agreement.krippendorff_alpha(votes) == pytest.approx(1.0)
     # A swapped repeat answered consistently is the same label, and only the first vote on a unit counts.
     extra = pd.DataFrame([{"pair_id": "r0", "repeat_of": "p0", "annotator": "x", "choice": "right"}])
     votes["repeat_of"] = None
-    assert ratings.fleiss_kappa(pd.concat([votes, extra], ignore_index=True)) == pytest.approx(1.0)
+    assert agreement.fleiss_kappa(pd.concat([votes, extra], ignore_index=True)) == pytest.approx(1.0)
     disagree = labelled({"x": ["left", "right", "left", "right"], "y": ["right", "left", "right", "left"]})
-    assert ratings.krippendorff_alpha(disagree) < 0
+    assert agreement.krippendorff_alpha(disagree) < 0
 
 
 def test_gold_accuracy_and_swap_consistency_per_annotator():
@@ -322,10 +322,10 @@ def test_gold_accuracy_and_swap_consistency_per_annotator():
             {"pair_id": "r1", "kind": "repeat", "repeat_of": "p1", "annotator": "b", "choice": "both_bad"},
         ]
     )
-    gold = ratings.gold_accuracy(votes)
+    gold = agreement.gold_accuracy(votes)
     assert gold.loc["a"].tolist() == [2, 1, 0.5]
     assert gold.loc["b"].tolist() == [1, 1, 1.0]  # the skipped gold pair is not counted
-    swap = ratings.swap_consistency(votes)
+    swap = agreement.swap_consistency(votes)
     assert swap.loc["a"].tolist() == [2, 1, 0.5]
     assert swap.loc["b"].tolist() == [1, 1, 1.0]
 

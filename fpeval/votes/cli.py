@@ -241,18 +241,18 @@ def report_cmd(
 
 def _quality(votes) -> dict:
     """Gold accuracy, swap consistency and agreement, where the votes allow them."""
-    from metrics import ratings
+    from metrics import agreement
 
     out: dict = {}
     if {"kind", "gold_choice"} <= set(votes.columns) and (votes["kind"] == "gold").any():
-        out["gold_accuracy"] = ratings.gold_accuracy(votes)["accuracy"].round(4).to_dict()
+        out["gold_accuracy"] = agreement.gold_accuracy(votes)["accuracy"].round(4).to_dict()
     if "repeat_of" in votes.columns and votes["repeat_of"].notna().any():
-        out["swap_consistency"] = ratings.swap_consistency(votes)["consistency"].round(4).to_dict()
+        out["swap_consistency"] = agreement.swap_consistency(votes)["consistency"].round(4).to_dict()
     if "pair_id" in votes.columns and votes["annotator"].nunique() >= 2:
         regular = votes[votes["kind"] != "gold"] if "kind" in votes.columns else votes
         for name, fn in (
-            ("fleiss_kappa", ratings.fleiss_kappa),
-            ("krippendorff_alpha", ratings.krippendorff_alpha),
+            ("fleiss_kappa", agreement.fleiss_kappa),
+            ("krippendorff_alpha", agreement.krippendorff_alpha),
         ):
             try:
                 out[name] = round(fn(regular), 4)

@@ -315,7 +315,7 @@ def create_app(study: Study | str | Path, max_body_bytes: int = MAX_BODY_BYTES) 
 
 def study_stats(study: Study) -> dict:
     """Admin summary: pairs, votes, and per annotator progress, gold accuracy and swap consistency."""
-    from metrics.ratings import gold_accuracy, swap_consistency
+    from metrics.agreement import gold_accuracy, swap_consistency
 
     store = study.store
     pairs = store.pairs(study.study_id)
