@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-CHOICES = ("left", "right", "tie", "both_bad", "skip")
+from metrics.ratings import CHOICES, JUDGE_PREFIX  # one vocabulary for stored votes and their ratings
+
 PAIR_KINDS = ("regular", "gold", "repeat")
-JUDGE_PREFIX = "judge:"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS studies (
