@@ -312,9 +312,15 @@ def flow_loss(model, video, plan_step, sigma, rng, codebook=None, history_level:
     return (v - (eps - x0)).pow(2).mean()
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = (a.clamp(0, 1) - b.clamp(0, 1)).pow(2).mean().item()
-    return 10 * math.log10(1.0 / max(mse, 1e-12))
+def set_psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR of the mean squared error over a whole set of (N, 3, H, W) frames (one number per set),
+    through ``metrics.functional.psnr`` on the frames stacked into one tall frame."""
+    from metrics.functional import psnr
+
+    def tall(x: torch.Tensor) -> torch.Tensor:
+        return x.clamp(0, 1).transpose(0, 1).reshape(3, -1, x.shape[-1])
+
+    return float(psnr(tall(a), tall(b)))
 
 
 def heldout_photo_frames(per_photo: int = 8, size: int = 64, seed: int = 0) -> torch.Tensor:
@@ -345,9 +351,9 @@ def autoencoder_eval(model, eval_clips: int = 16) -> dict:
         held = world_frames(0, eval_clips, 8, split="heldout")
         photos = heldout_photo_frames()
         return {
-            "heldout_psnr_db": round(psnr(model.decode(model.encode(held)), held), 3),
+            "heldout_psnr_db": round(set_psnr(model.decode(model.encode(held)), held), 3),
             "heldout_frames": int(held.shape[0]),
-            "heldout_photo_psnr_db": round(psnr(model.decode(model.encode(photos)), photos), 3),
+            "heldout_photo_psnr_db": round(set_psnr(model.decode(model.encode(photos)), photos), 3),
             "heldout_photo_frames": int(photos.shape[0]),
         }
 
