@@ -195,6 +195,13 @@ def main() -> None:
         _plot(df, fig_path, args)
     if args.no_write:
         return
+    _write(df, verdicts, indices, last, bench, fig_path, args)
+
+
+def _write(
+    df: pd.DataFrame, verdicts: dict, indices: list[int], last: int, bench, fig_path: Path, args
+) -> None:
+    """This benchmark's section of BENCHMARKS.md: the per-index table and the harness ratios."""
     cmd = command()
     table = [
         "| section | "
