@@ -479,7 +479,7 @@ def generate_cmd(
         None,
         "--model",
         "-m",
-        help="mini / mini-df / mini-discrete, a .safetensors checkpoint, or a HunyuanVideo-FramePack folder "
+        help="mini-v2 / mini-v2-df / mini-v2-discrete, a .safetensors checkpoint, or a HunyuanVideo-FramePack folder "
         "(default: $FPEVAL_HUNYUAN_FRAMEPACK).",
     ),
     variant_name: str = typer.Option(
@@ -512,26 +512,12 @@ def generate_cmd(
     ),
 ) -> None:
     """Generate videos with a sampling variant; write MP4s, JSON sidecars and latents."""
-    from safetensors.torch import save_file
-
-    from fpeval.artifacts import atomic_path
     from fpeval.generate import generate
-    from fpeval.grid import MAX_SEED, SOLVERS
     from fpeval.history import Codebook
     from fpeval.images import to_tensor
-    from fpeval.variants import variant
-    from fpeval.video import write_mp4, write_sidecar
     from metrics.frames import resolve_device
 
-    overrides = {k: v for k, v in dict(schedule=schedule, sigma_test=sigma_test).items() if v is not None}
-    cfg = variant(variant_name, **overrides)
-    if steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {steps}")
-    bad = [s for s in seed if not 0 <= s <= MAX_SEED]
-    if bad:
-        raise ValueError(f"--seed must be in 0..{MAX_SEED}, got {bad}")
-    if solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; accepted: {', '.join(SOLVERS)}")
+    cfg = _generation_variant(variant_name, schedule, sigma_test, steps, seed, solver)
     device = resolve_device(device) if device is not None else None
     from fpeval import models
     from fpeval.variants import make_plan
@@ -557,13 +543,43 @@ def generate_cmd(
         end_image=end_image,
         codebook=book,
     )
+    for video in _write_videos(result, cfg, out, backend.fps, image):
+        typer.echo(f"wrote {video}")
+
+
+def _generation_variant(name: str, schedule, sigma_test, steps: int, seeds: list[int], solver: str):
+    """The variant ``fpeval generate`` will run, after checking its sampler settings."""
+    from fpeval.grid import MAX_SEED, SOLVERS
+    from fpeval.variants import variant
+
+    overrides = {k: v for k, v in dict(schedule=schedule, sigma_test=sigma_test).items() if v is not None}
+    cfg = variant(name, **overrides)
+    if steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {steps}")
+    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
+    if bad:
+        raise ValueError(f"--seed must be in 0..{MAX_SEED}, got {bad}")
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}; accepted: {', '.join(SOLVERS)}")
+    return cfg
+
+
+def _write_videos(result, cfg, out: Path, fps: float, image: Path) -> list[Path]:
+    """Per seed: ``<variant>_seed<S>.mp4``, its JSON sidecar and its latents, each written atomically."""
+    from safetensors.torch import save_file
+
+    from fpeval.artifacts import atomic_path
+    from fpeval.video import write_mp4, write_sidecar
+
+    written = []
     for i, meta in enumerate(result.metadata):
         stem = f"{cfg.name}_seed{meta['seed']}".replace("+", "plus")
-        video = write_mp4(out / f"{stem}.mp4", result.frames[i], fps=backend.fps)
+        video = write_mp4(out / f"{stem}.mp4", result.frames[i], fps=fps)
         with atomic_path(out / f"{stem}.latents.safetensors") as tmp:
             save_file({"latents": result.latents[i].contiguous().cpu()}, str(tmp))
         write_sidecar(video, {**meta, "image": str(image), "video": video.name})
-        typer.echo(f"wrote {video}")
+        written.append(video)
+    return written
 
 
 app.command("metrics")(user_errors(metrics_cmd))
