@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -294,66 +295,108 @@ def compare_cmd(
         raise typer.Exit(code=1)
 
 
-@app.command("train")
-@user_errors
-def train_cmd(
-    recipe: str = typer.Argument(
-        ...,
-        help="ae (frame autoencoder), base, df (DiffusionForcing), discrete (+D) or causal (block-causal attention).",
+# the options of `fpeval train`
+_TrainRecipe = Annotated[
+    str,
+    typer.Argument(
+        help="ae (frame autoencoder), base, df (DiffusionForcing), discrete (+D) or causal (block-causal attention)."
     ),
-    out: Path = typer.Option(
-        ..., "--out", "-o", help="Checkpoint path (.safetensors); a .json card is written beside it."
-    ),
-    autoencoder: Path | None = typer.Option(
-        None, "--autoencoder", help="Frame autoencoder checkpoint (default: the shipped mini-v2-ae)."
-    ),
-    steps: int | None = typer.Option(None, "--steps", help="Optimisation steps (default: the recipe's)."),
-    batch: int | None = typer.Option(
-        None, "--batch", help="Batch size: clips per step (the autoencoder takes 2 frames of each)."
-    ),
-    clips: int | None = typer.Option(
-        None, "--clips", help="World clips to encode for training (denoiser recipes)."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Training seed."),
-    lr: float | None = typer.Option(None, "--lr", help="Peak learning rate (cosine schedule)."),
-    sigma_train: float | None = typer.Option(
-        None, "--sigma-train", help="df recipe: fixed history noise ratio (default: random in [0, 1])."
-    ),
-    sigma_shift: float | None = typer.Option(
-        None,
+]
+_TrainOut = Annotated[
+    Path,
+    typer.Option("--out", "-o", help="Checkpoint path (.safetensors); a .json card is written beside it."),
+]
+_TrainAutoencoder = Annotated[
+    Path | None,
+    typer.Option("--autoencoder", help="Frame autoencoder checkpoint (default: the shipped mini-v2-ae)."),
+]
+_TrainSteps = Annotated[
+    int | None, typer.Option("--steps", help="Optimisation steps (default: the recipe's).")
+]
+_TrainBatch = Annotated[
+    int | None,
+    typer.Option("--batch", help="Batch size: clips per step (the autoencoder takes 2 frames of each)."),
+]
+_TrainClips = Annotated[
+    int | None, typer.Option("--clips", help="World clips to encode for training (denoiser recipes).")
+]
+_TrainSeed = Annotated[int, typer.Option("--seed", help="Training seed.")]
+_TrainLr = Annotated[float | None, typer.Option("--lr", help="Peak learning rate (cosine schedule).")]
+_TrainSigmaTrain = Annotated[
+    float | None,
+    typer.Option("--sigma-train", help="df recipe: fixed history noise ratio (default: random in [0, 1])."),
+]
+_TrainSigmaShift = Annotated[
+    float | None,
+    typer.Option(
         "--sigma-shift",
         help="Denoiser recipes: shift the logit-normal training noise levels like a sampling shift (default 1).",
     ),
-    sigma_distribution: str | None = typer.Option(
-        None,
+]
+_TrainSigmaDistribution = Annotated[
+    str | None,
+    typer.Option(
         "--sigma-distribution",
         help="Denoiser recipes: training noise levels t before the shift, logit_normal (default) or uniform.",
     ),
-    init: Path | None = typer.Option(
-        None,
-        "--init",
-        help="Continue from this checkpoint (a FramePack-mini denoiser, or an autoencoder for ae).",
+]
+_TrainInit = Annotated[
+    Path | None,
+    typer.Option(
+        "--init", help="Continue from this checkpoint (a FramePack-mini denoiser, or an autoencoder for ae)."
     ),
-    latents_cache: Path | None = typer.Option(
-        None,
+]
+_TrainLatentsCache = Annotated[
+    Path | None,
+    typer.Option(
         "--latents-cache",
         help="Encoded training clips (.safetensors): read when present, written after encoding otherwise.",
     ),
-    ema: float | None = typer.Option(
-        None,
+]
+_TrainEma = Annotated[
+    float | None,
+    typer.Option(
         "--ema",
         help="Denoiser recipes: write an exponential moving average of the weights with this decay (e.g. 0.999).",
     ),
-    threads: int | None = typer.Option(None, "--threads", help="torch CPU threads."),
-    save_every: int = typer.Option(
-        0, "--save-every", help="Also write the checkpoint (and its card) every N steps; 0: only at the end."
+]
+_TrainThreads = Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")]
+_TrainSaveEvery = Annotated[
+    int,
+    typer.Option(
+        "--save-every", help="Also write the checkpoint (and its card) every N steps; 0: only at the end."
     ),
-    device: str = typer.Option("cpu", "--device", help="Training device: cpu, cuda, cuda:1, ..."),
-    model_overrides: list[str] = typer.Option(
-        [],
-        "--model",
-        help="MiniConfig override KEY=VALUE (denoiser recipes), e.g. --model dim=192; repeatable.",
+]
+_TrainDevice = Annotated[str, typer.Option("--device", help="Training device: cpu, cuda, cuda:1, ...")]
+_TrainModelOverrides = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--model", help="MiniConfig override KEY=VALUE (denoiser recipes), e.g. --model dim=192; repeatable."
     ),
+]
+
+
+@app.command("train")
+@user_errors
+def train_cmd(
+    recipe: _TrainRecipe,
+    out: _TrainOut,
+    autoencoder: _TrainAutoencoder = None,
+    steps: _TrainSteps = None,
+    batch: _TrainBatch = None,
+    clips: _TrainClips = None,
+    seed: _TrainSeed = 0,
+    lr: _TrainLr = None,
+    sigma_train: _TrainSigmaTrain = None,
+    sigma_shift: _TrainSigmaShift = None,
+    sigma_distribution: _TrainSigmaDistribution = None,
+    init: _TrainInit = None,
+    latents_cache: _TrainLatentsCache = None,
+    ema: _TrainEma = None,
+    threads: _TrainThreads = None,
+    save_every: _TrainSaveEvery = 0,
+    device: _TrainDevice = "cpu",
+    model_overrides: _TrainModelOverrides = None,
 ) -> None:
     """Train FramePack-mini: the frame autoencoder or a denoiser recipe, on the procedural world."""
     import torch
