@@ -188,3 +188,8 @@ def test_votes_survive_kill_9_of_the_server_mid_stream():
 def test_causal_cache_script_runs_and_checks_both_arms_agree():
     out = _run("causal_cache.py", "--steps", "2", "--batch", "1", "--repeats", "2")
     assert "reused context keys/values" in out and "speed-up:" in out
+
+
+def test_sampler_overhead_script_checks_both_arms_agree_before_timing():
+    out = _run("sampler_overhead.py", "--sections", "2", "--steps", "2", "--repeats", "2")
+    assert "outputs equal within 1e-05" in out and "fpeval / diffusers = " in out
