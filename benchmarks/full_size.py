@@ -136,6 +136,23 @@ def peak_gib(fn, device: str) -> tuple[float, float]:
     return seconds, peak
 
 
+def offload_peak(pipe, image, text, device: str) -> float:
+    """Peak GiB of one section with the transformer's leaf layers streamed from CPU (NaN off CUDA)."""
+    if not device.startswith("cuda"):
+        return float("nan")
+    pipe.transformer.to("cpu")
+    torch.cuda.empty_cache()
+    pipe.transformer.enable_group_offload(
+        onload_device=torch.device(device),
+        offload_device=torch.device("cpu"),
+        offload_type="leaf_level",
+        use_stream=True,
+    )
+    _, peak = peak_gib(lambda: ours(pipe, image, text, "inverted", 1, 1, device), device)
+    print(f"group offloading: peak {peak:.2f} GiB for one section", flush=True)
+    return peak
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", choices=CONFIGS, default="full")
@@ -190,18 +207,7 @@ def main() -> None:
             f"long inverted video: section 2 {first:.2f} s, section {args.long} {last:.2f} s, ratio {last / first:.3f}",
             flush=True,
         )
-        offload = float("nan")
-        if not args.no_offload and device.startswith("cuda"):
-            pipe.transformer.to("cpu")
-            torch.cuda.empty_cache()
-            pipe.transformer.enable_group_offload(
-                onload_device=torch.device(device),
-                offload_device=torch.device("cpu"),
-                offload_type="leaf_level",
-                use_stream=True,
-            )
-            _, offload = peak_gib(lambda: ours(pipe, image, text, "inverted", 1, 1, device), device)
-            print(f"group offloading: peak {offload:.2f} GiB for one section", flush=True)
+        offload = float("nan") if args.no_offload else offload_peak(pipe, image, text, device)
     if args.no_write:
         return
     table = "| sampling | diffusers s/step (min, median) | fpeval s/step (min, median) | ratio median [min, max] | peak GiB |\n| --- | --- | --- | --- | --- |\n"
