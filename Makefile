@@ -62,7 +62,7 @@ TRAIN_OUT ?= mini-v2.safetensors
 train-mini: $(STAMP)  ## the v2 base denoiser from scratch on DEVICE, in one run with mini-v2's final recipe
 	$(BIN)/fpeval train base --device $(DEVICE) --autoencoder fpeval/models/weights/mini-v2-ae.safetensors \
 		--steps $(STEPS) --batch $(BATCH) --clips $(CLIPS) --save-every 500 --out $(TRAIN_OUT) \
-		--model carry=true --model out_conv=true --sigma-shift 3 --sigma-distribution uniform
+		--model carry=true --model out_conv=true --sigma-shift 3 --sigma-distribution uniform --ema 0.999
 
 lint: $(STAMP)  ## ruff lint + format check
 	$(BIN)/ruff check fpeval metrics tests benchmarks

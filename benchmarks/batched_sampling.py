@@ -29,12 +29,12 @@ from fpeval.world.clips import heldout_start_images  # noqa: E402
 
 # label -> (variant config, shipped checkpoint it runs on)
 VARIANTS = {
-    "vanilla": (variant("vanilla"), "mini"),
-    "endpoint": (variant("endpoint"), "mini"),
-    "inverted": (variant("inverted"), "mini"),
-    "vanilla+D": (variant("vanilla+D"), "mini-discrete"),
-    "df-0.5": (variant("df", sigma_test=0.5), "mini-df"),
-    "history_guidance": (variant("history_guidance"), "mini-df"),
+    "vanilla": (variant("vanilla"), "mini-v2"),
+    "endpoint": (variant("endpoint"), "mini-v2"),
+    "inverted": (variant("inverted"), "mini-v2"),
+    "vanilla+D": (variant("vanilla+D"), "mini-v2-discrete"),
+    "df-0.5": (variant("df", sigma_test=0.5), "mini-v2-df"),
+    "history_guidance": (variant("history_guidance"), "mini-v2-df"),
 }
 
 

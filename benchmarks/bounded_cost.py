@@ -73,7 +73,7 @@ class Bench:
     def __init__(self, device: str, sections: int, steps: int):
         torch.manual_seed(0)
         self.device, self.sections, self.steps = device, sections, steps
-        self.model = "mini"
+        self.model = "mini-v2"
         self.den = load(self.model, device=device).denoiser
         plan = make_plan(variant("vanilla"), sections)
         self.section_frames = plan.section_frames

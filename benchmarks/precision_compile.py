@@ -55,7 +55,7 @@ def main() -> None:
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = True  # float32 mode runs on TF32 tensor cores
         torch.backends.cudnn.allow_tf32 = True
-    backend = load("mini", device=args.device)
+    backend = load("mini-v2", device=args.device)
     eager = backend.denoiser
     compiled = torch.compile(eager, dynamic=True)
     images = torch.stack([img for _, img in heldout_start_images(args.batch)])

@@ -176,7 +176,7 @@ def summary(findings: list[dict]) -> pd.DataFrame:
 
 def run_findings(per_video: pd.DataFrame, grid: dict) -> pd.DataFrame:
     """Every finding a run's rows allow (F1-F3 and F6 from Table-1 rows; F4/F5 from DiffusionForcing rows
-    of the ``mini-df`` model at σ_test 0 and 0.5 and a history-guidance row), one line per measure."""
+    of the ``mini-v2-df`` model at σ_test 0 and 0.5 and a history-guidance row), one line per measure."""
     drift_metrics = list(grid["table"]["drift"]) or sorted(
         per_video.dropna(subset=["drift_pct"])["metric"].unique()
     )
@@ -191,8 +191,8 @@ def run_findings(per_video: pd.DataFrame, grid: dict) -> pd.DataFrame:
         return None
 
     df_rows = {
-        "df0": row_with("df", sigma_test=0.0, model="mini-df"),
-        "df05": row_with("df", sigma_test=0.5, model="mini-df"),
+        "df0": row_with("df", sigma_test=0.0, model="mini-v2-df"),
+        "df05": row_with("df", sigma_test=0.5, model="mini-v2-df"),
         "guidance": row_with("history_guidance"),
     }
     if all(df_rows.values()):

@@ -144,7 +144,7 @@ class Grid(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     description: str = ""
-    model: str = "mini"
+    model: str = "mini-v2"
     rows: tuple[Row, ...] = Field(min_length=1)
     samples: Samples = Samples()
     sections: StrictInt = Field(default=20, ge=1, le=MAX_SECTIONS, description="video length in sections")
@@ -356,7 +356,8 @@ def check(grid: Grid, base: Path = Path(".")) -> list[str]:
             if not book.exists():
                 problems.append(
                     f"row {row.name!r}: variant {cfg.label} needs a +D codebook; {model!r} has none "
-                    f"(looked for {book})" + ("" if model == "mini-discrete" else "; use model mini-discrete")
+                    f"(looked for {book})"
+                    + ("" if model == "mini-v2-discrete" else "; use model mini-v2-discrete")
                 )
     problems += metric_problems(grid)
     for image, source in sample_ids(grid, base):

@@ -95,7 +95,7 @@ def test_check_finds_problems_that_need_the_world(tmp_path):
             rows=[
                 dict(name="tail", variant="vanilla", schedule="ta_f16k4f4k2f1k1_g9", model=str(hunyuan)),
                 dict(name="k8", variant="vanilla", schedule="td_f8k8f4k4f2k2f1k1_g9", model=str(hunyuan)),
-                dict(name="+D", variant="vanilla+D", model="mini"),
+                dict(name="+D", variant="vanilla+D", model="mini-v2"),
                 dict(name="nowhere", variant="vanilla", model="mini-xl"),
                 dict(name="ok", variant="inverted"),
             ],
@@ -104,7 +104,7 @@ def test_check_finds_problems_that_need_the_world(tmp_path):
     problems = check(grid, tmp_path)
     assert len(problems) == 5
     assert "tail input" in problems[0] and "k8" in problems[1]
-    assert "needs a +D codebook" in problems[2] and "use model mini-discrete" in problems[2]
+    assert "needs a +D codebook" in problems[2] and "use model mini-v2-discrete" in problems[2]
     assert "model 'mini-xl' not found" in problems[3]
     assert "missing.png" in problems[4] and "not found" in problems[4]
 

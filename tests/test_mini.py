@@ -288,8 +288,9 @@ def test_a_checkpoint_path_loads_with_the_autoencoder_its_card_names(tmp_path):
     )
     with pytest.raises(ValueError, match="my-ae.safetensors.*pass the autoencoder's path"):
         card_autoencoder(stale)
-    old = small_model().save(tmp_path / "old.safetensors", {})
-    assert card_autoencoder(old).name == "mini-ae.safetensors"
+    unnamed = small_model().save(tmp_path / "unnamed.safetensors", {})
+    with pytest.raises(ValueError, match="names no autoencoder"):
+        card_autoencoder(unnamed)
 
 
 @pytest.mark.parametrize("extras", [{}, {"carry": True, "out_conv": True}], ids=["plain", "carry+out_conv"])

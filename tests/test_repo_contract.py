@@ -84,7 +84,7 @@ STAGES = [
     ("sampling", ["fpeval.sampler", "fpeval.history", "fpeval.contract"]),
     ("engine", ["fpeval.engine"]),
     ("models", ["fpeval.models"]),
-    ("generation", ["fpeval.generate", "fpeval.training", "fpeval.instrument", "fpeval.evaluation"]),
+    ("generation", ["fpeval.generate", "fpeval.training", "fpeval.instrument"]),
     ("votes", ["fpeval.votes"]),
     (
         "runs",

@@ -61,7 +61,7 @@ def test_a_run_writes_every_artifact(finished):
     from fpeval.models.checkpoints import file_digest
 
     side = json.loads(next((out / "videos").glob("*.json")).read_text())
-    denoiser, autoencoder = mini_files("mini")
+    denoiser, autoencoder = mini_files("mini-v2")
     assert side["provenance"]["denoiser"] == {"file": str(denoiser), "sha256": file_digest(denoiser)}
     assert side["provenance"]["autoencoder"]["sha256"] == file_digest(autoencoder)
     per_frame = pd.read_parquet(out / "per_frame.parquet")

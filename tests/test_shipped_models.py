@@ -30,8 +30,8 @@ def test_every_shipped_name_resolves_to_files_and_v2_uses_its_own_autoencoder():
 
 
 def test_the_default_model_and_autoencoder_are_shipped():
-    assert "mini" in SHIPPED
-    ae_card = json.loads((models.WEIGHTS / "mini-ae.json").read_text())
+    assert "mini-v2" in SHIPPED
+    ae_card = json.loads((models.WEIGHTS / "mini-v2-ae.json").read_text())
     assert ae_card["eval"]["heldout_psnr_db"] > 15
     total = sum(p.stat().st_size for p in models.WEIGHTS.iterdir())
     assert total <= 30 * 2**20  # everything shipped fits in 30 MB

@@ -1,6 +1,6 @@
 """Backends implementing the ``fpeval.engine.Denoiser`` protocol, loadable by name.
 
-``load("mini")`` / ``load("mini-df")`` / ``load("mini-discrete")`` return the FramePack-mini
+``load("mini-v2")`` / ``load("mini-v2-df")`` / ``load("mini-v2-discrete")`` return the FramePack-mini
 checkpoints shipped in the package; ``load(PATH)`` loads a HunyuanVideo-FramePack pipeline folder.
 """
 
@@ -24,7 +24,7 @@ __all__ = [
 def card_autoencoder(checkpoint: str | Path) -> Path:
     """The autoencoder a denoiser checkpoint was trained with, as its card names it (and, for cards
     that record it, with the same digest): looked up beside the checkpoint, then among the shipped
-    weights; the first release's ``mini-ae`` for cards that name none."""
+    weights."""
     from fpeval.models.checkpoints import file_digest, read_card
 
     checkpoint = Path(checkpoint)
@@ -34,7 +34,7 @@ def card_autoencoder(checkpoint: str | Path) -> Path:
         card = {}
     name, digest = card.get("autoencoder"), card.get("autoencoder_digest")
     if not name:
-        return WEIGHTS / "mini-ae.safetensors"
+        raise ValueError(f"{checkpoint}'s card names no autoencoder; pass the autoencoder's path explicitly")
     for folder in (checkpoint.parent, WEIGHTS):
         candidate = folder / name
         if candidate.exists() and (digest is None or file_digest(candidate) == digest):

@@ -66,7 +66,7 @@ def history_problem(config) -> str | None:
     return (
         f"the released HunyuanVideo-FramePack transformer takes one timestep for all tokens, so it cannot "
         f"run {' and '.join(policies)}: noised history needs per-token timesteps it was never trained "
-        "with; run this variant on FramePack-mini (model mini-df) or on a DF-trained checkpoint"
+        "with; run this variant on FramePack-mini (model mini-v2-df) or on a DF-trained checkpoint"
     )
 
 

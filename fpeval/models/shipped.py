@@ -6,14 +6,11 @@ from pathlib import Path
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 # shipped name -> (denoiser file stem, frame autoencoder file stem)
-MINI_MODELS = {
-    "mini": ("mini", "mini-ae"),
-    "mini-df": ("mini-df", "mini-ae"),
-    "mini-df-0.1": ("mini-df-0.1", "mini-ae"),
-    "mini-discrete": ("mini-discrete", "mini-ae"),
-    "mini-long": ("mini-long", "mini-ae"),  # base recipe, 9,000 steps at batch 32 on a GPU
-    # v2: trained on the unbounded-appearance world with the 4x autoencoder (see weights/mini-v2.json)
-    "mini-v2": ("mini-v2", "mini-v2-ae"),
+MINI_MODELS = {  # trained on the unbounded-appearance world with the 4x autoencoder (see each card)
+    "mini-v2": ("mini-v2", "mini-v2-ae"),  # base recipe
+    "mini-v2-df": ("mini-v2-df", "mini-v2-ae"),  # DiffusionForcing, random sigma_train
+    "mini-v2-df-0.1": ("mini-v2-df-0.1", "mini-v2-ae"),  # DiffusionForcing, sigma_train = 0.1
+    "mini-v2-discrete": ("mini-v2-discrete", "mini-v2-ae"),  # +D, with its K = 128 codebook
 }
 
 
