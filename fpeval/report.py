@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fpeval.artifacts import atomic_path, write_text
+from fpeval.artifacts import write_text
 from fpeval.figures import curve_figure, save_figure
 from fpeval.grid import Grid
+from metrics.atomic import write_table
 
 ROUNDS = 2000
 
@@ -73,15 +74,6 @@ def plot_curves(curves: pd.DataFrame, metric: str, path: Path, by: str = "sectio
     return save_figure(fig, path)
 
 
-def _parquet(df: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        df.to_parquet(tmp, index=False)
-
-
-def _csv(df: pd.DataFrame, path: Path) -> None:
-    write_text(path, df.to_csv(index=False))
-
-
 def write_report(grid: Grid, per_frame: pd.DataFrame, out: Path, log: Callable[[str], None] = print) -> None:
     """Every table and figure of a finished run, from its per-frame metrics: computed in memory in one
     pass (per-frame -> per-video -> summary -> ratings -> findings -> table), each written once."""
@@ -89,22 +81,22 @@ def write_report(grid: Grid, per_frame: pd.DataFrame, out: Path, log: Callable[[
     from fpeval.judge import judge_run
     from fpeval.tables import format_table, table_from
 
-    _parquet(per_frame, out / "per_frame.parquet")
+    write_table(per_frame, out / "per_frame.parquet")
     per_video = per_video_table(per_frame)
-    _parquet(per_video, out / "per_video.parquet")
+    write_table(per_video, out / "per_video.parquet")
     summary = summarise(per_video, grid.table.reference)
-    _csv(summary, out / "summary.csv")
+    write_table(summary, out / "summary.csv")
     curves = drift_curves(per_frame)
-    _csv(curves, out / "drift_curves.csv")
+    write_table(curves, out / "drift_curves.csv")
     for metric in grid.table.drift or sorted(curves["metric"].unique()):  # per-video metrics have no curve
         plot_curves(curves, metric, out / "figures" / f"curve_{metric}.png")
     ratings = judge_run(grid, per_video, out) if grid.judge is not None else None
     if ratings is not None:
-        _csv(ratings, out / "ratings.csv")
+        write_table(ratings, out / "ratings.csv")
     elif (out / "ratings.csv").exists():  # an earlier config's ratings must not reach this table
         (out / "ratings.csv").unlink()
     grid_json = grid.model_dump(mode="json")
-    _csv(run_findings(per_video, grid_json), out / "findings.csv")
+    write_table(run_findings(per_video, grid_json), out / "findings.csv")
     table = table_from(grid_json, summary, ratings)
     write_text(out / "table.md", format_table(table, "md"))
     log(f"wrote {out}/table.md, summary.csv, per_video.parquet, per_frame.parquet and figures/")

@@ -383,17 +383,13 @@ def bins_label(every) -> str:
 
 def write_drift_report(tables: dict[str, pd.DataFrame], out: str | Path, every) -> Path:
     """Write every table (atomically, parquet or CSV by suffix) and ``drift.png`` into ``out``."""
-    from metrics.atomic import atomic_path
+    from metrics.atomic import write_table
     from metrics.figures import curve_figure, save_figure
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
-        with atomic_path(out / name) as tmp:
-            if name.endswith(".parquet"):
-                table.to_parquet(tmp, index=False)
-            else:
-                table.to_csv(tmp, index=False)
+        write_table(table, out / name)
     curves = tables["curves.csv"]
     figure = curve_figure(
         curves, list(dict.fromkeys(curves["metric"])), by="x", line="group", xlabel=bins_label(every)

@@ -44,3 +44,20 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+TABLE_SUFFIXES = (".parquet", ".csv")
+
+
+def write_table(table, path: str | os.PathLike) -> Path:
+    """Write a DataFrame atomically as Parquet or CSV, chosen by the file's suffix (no index)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise ValueError(f"a table file must end in .parquet or .csv, got {path}")
+    with atomic_path(path) as tmp:
+        if suffix == ".parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            table.to_csv(tmp, index=False)
+    return path

@@ -113,19 +113,6 @@ def summary_json(per_frame: pd.DataFrame, info: dict[str, dict]) -> dict:
     return {"videos": out}
 
 
-def _write_table(table: pd.DataFrame, path: Path) -> None:
-    from metrics.atomic import atomic_path
-
-    suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".csv"):
-        raise ValueError(f"--out must end in .parquet or .csv, got {path}")
-    with atomic_path(path) as tmp:
-        if suffix == ".parquet":
-            table.to_parquet(tmp, index=False)
-        else:
-            table.to_csv(tmp, index=False)
-
-
 def metrics_cmd(
     videos: list[Path] = typer.Argument(
         None, help="MP4 files or folders of PNG frames (sidecar JSON beside)."
@@ -171,6 +158,8 @@ def metrics_cmd(
 
     device = resolve_device(device)
     metrics.registry.expand(names)  # unknown metric names fail before any video is read
+    if out is not None and out.suffix.lower() not in (".parquet", ".csv"):
+        raise ValueError(f"--out must end in .parquet or .csv, got {out}")
     per_frame, info = score_videos(
         videos,
         names,
@@ -181,7 +170,9 @@ def metrics_cmd(
         weights=_parse_weights(weights),
     )
     if out is not None:
-        _write_table(per_frame, out)
+        from metrics.atomic import write_table
+
+        write_table(per_frame, out)
     summary = summary_json(per_frame, info)
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
