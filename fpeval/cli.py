@@ -360,6 +360,21 @@ _TrainEma = Annotated[
         help="Denoiser recipes: write an exponential moving average of the weights with this decay (e.g. 0.999).",
     ),
 ]
+_TrainAdapterRank = Annotated[
+    int | None,
+    typer.Option(
+        "--adapter-rank",
+        help="Denoiser recipes with --init: train and ship only low-rank adapters (LoRA) of this rank.",
+    ),
+]
+_TrainVariants = Annotated[
+    str | None,
+    typer.Option(
+        "--variants",
+        help="Denoiser recipes: comma-separated variants whose plan steps training samples "
+        "(default: vanilla,inverted,endpoint,repeat_i2v).",
+    ),
+]
 _TrainThreads = Annotated[int | None, typer.Option("--threads", help="torch CPU threads.")]
 _TrainSaveEvery = Annotated[
     int,
@@ -393,6 +408,8 @@ def train_cmd(
     init: _TrainInit = None,
     latents_cache: _TrainLatentsCache = None,
     ema: _TrainEma = None,
+    adapter_rank: _TrainAdapterRank = None,
+    variants: _TrainVariants = None,
     threads: _TrainThreads = None,
     save_every: _TrainSaveEvery = 0,
     device: _TrainDevice = "cpu",
@@ -429,6 +446,8 @@ def train_cmd(
         sigma_shift=sigma_shift,
         sigma_distribution=sigma_distribution,
         ema=ema,
+        adapter_rank=adapter_rank,
+        variants=_variant_list(variants) if variants else None,
         model=_model_overrides(model_overrides) if model_overrides else None,
     )
     _train_denoiser_cli(recipe, out, settings, autoencoder, latents_cache, device)
@@ -455,6 +474,17 @@ def _train_denoiser_cli(recipe: str, out: Path, settings: dict, autoencoder, lat
     latents = cached_world_latents(latents_cache, ae, cfg) if latents_cache else None
     _, card = train_denoiser(cfg, ae, out, latents=latents, device=device)
     typer.echo(f"wrote {out}: final loss {card['loss_curve'][-1]['loss']}")
+
+
+def _variant_list(text: str) -> tuple[str, ...]:
+    """``"vanilla,inverted"`` -> known variant names (a clear error for any other)."""
+    from fpeval.variants import VARIANTS
+
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown or not names:
+        raise ValueError(f"bad --variants {text!r}; accepted: comma-separated names from {', '.join(VARIANTS)}")
+    return names
 
 
 def _model_overrides(items: list[str]) -> dict:

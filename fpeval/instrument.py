@@ -22,6 +22,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from fpeval.artifacts import atomic_path
+from fpeval.engine import HISTORY_STREAM, materialise, sample_section
+from fpeval.generate import generate
+from fpeval.sampler import flow_sigmas, seeded_noise
+from fpeval.variants import make_plan, variant
+from fpeval.variants import variant as variant_config
+from fpeval.world import clip
 from metrics.drift import bootstrap_ci, start_end_contrast, start_end_window
 from metrics.functional import brightness, clipped_fraction, colourfulness, laplacian_variance, psnr, ssim
 
@@ -40,7 +47,6 @@ FRAME_STATS = {
 
 def variant_of(label: str):
     """The variant config of a report label: a registry name, or "NAME:SCHEDULE"."""
-    from fpeval.variants import variant
 
     name, _, schedule = label.partition(":")
     return variant(name, schedule=schedule) if schedule else variant(name)
@@ -48,7 +54,6 @@ def variant_of(label: str):
 
 def world_videos(seeds: Sequence[int], frames: int) -> torch.Tensor:
     """Ground-truth held-out clips (N, T, 3, H, W) in [0, 1]."""
-    from fpeval.world import clip
 
     return torch.stack([clip(int(s), "heldout", frames) for s in seeds])
 
@@ -75,10 +80,6 @@ def teacher_forced(
     """One section predicted from ground-truth context, per clip: PSNR / SSIM of the model's sample,
     of its expectation (x0 estimate from pure noise), of repeating the frame before the section, and of
     the autoencoder round trip of the true section."""
-    from fpeval.engine import HISTORY_STREAM, materialise, sample_section
-    from fpeval.sampler import flow_sigmas, seeded_noise
-    from fpeval.variants import make_plan
-    from fpeval.variants import variant as variant_config
 
     cfg = variant_config(variant)
     plan = make_plan(cfg, sections)
@@ -204,8 +205,6 @@ def retention(
     batch: int = 16,
 ):
     """(per_section, per_video, videos) for every variant and the world's own clips, at ``sections``."""
-    from fpeval.generate import generate
-    from fpeval.variants import make_plan
 
     section_frames = make_plan(variant_of(variants[0]), 1).section_frames if variants else 9
     total = sections * section_frames + 1
@@ -291,8 +290,6 @@ def filmstrip(
     """Rows: the world and each variant; columns: the start image, then the last frame of every other section."""
     from matplotlib.figure import Figure
 
-    from fpeval.artifacts import atomic_path
-
     names = list(videos)
     total = videos[names[0]].shape[1]
     sections = (total - 1) // section_frames
@@ -320,8 +317,6 @@ def filmstrip(
 def retention_curve(per_section: pd.DataFrame, path: str | Path) -> Path:
     """Mean SSIM to the start frame per section, one line per variant (and the world), per model."""
     from matplotlib.figure import Figure
-
-    from fpeval.artifacts import atomic_path
 
     models = list(dict.fromkeys(per_section["model"]))
     fig = Figure(figsize=(4.2 * len(models), 3.2))
@@ -366,7 +361,6 @@ def write_instrument_report(
 ) -> dict[str, pd.DataFrame]:
     """Run every measure for each backend on ``images`` held-out clips and write the tables and figures
     to ``out_dir``: teacher_forced*.csv, retention_per_*.csv, retention_summary.csv, filmstrips, curves."""
-    from fpeval.artifacts import atomic_path
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

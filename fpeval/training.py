@@ -11,11 +11,28 @@ import time
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from fpeval.models.checkpoints import file_digest
+from fpeval.artifacts import atomic_path
+from fpeval.contract import map_history, noise_history
+from fpeval.engine import materialise
+from fpeval.history import Codebook
+from fpeval.models import codebook_path
+from fpeval.models.adapters import TARGETS, adapter_state, add_adapters
+from fpeval.models.autoencoder import AutoencoderConfig, FrameAutoencoder
+from fpeval.models.checkpoints import file_digest, read_card, write_checkpoint
+from fpeval.models.mini import FramePackMini, MiniCondition, MiniConfig
+from fpeval.sampler import shift_sigmas
+from fpeval.variants import make_plan, variant
 from fpeval.world import clip
+from fpeval.world.assets import HELDOUT_PHOTOS, photo
+from metrics.functional import psnr
 
 
 class AutoencoderTraining(BaseModel):
@@ -98,6 +115,8 @@ class DenoiserTraining(BaseModel):
     )  # df: history at sigma_train x sigma; None: random
     model: dict = {}  # MiniConfig overrides (with ``init``: only ``carry``, to add the carry input)
     init: str | None = None  # continue from this FramePack-mini checkpoint
+    adapter_rank: int = Field(default=0, ge=0)  # >0: train (and ship) only low-rank adapters on ``init``
+    adapter_alpha: float | None = Field(default=None, gt=0)  # adapter scale alpha / rank (None: alpha = rank)
     ema: float = Field(default=0.0, ge=0, lt=1)  # >0: ship an exponential moving average of the weights
     save_every: int = Field(default=0, ge=0)  # also write the checkpoint every N steps (0: only at the end)
 
@@ -121,11 +140,6 @@ def encode_world(
 def cached_world_latents(path: str | Path, ae_path: str | Path, cfg: DenoiserTraining) -> torch.Tensor:
     """Encoded training clips for ``cfg``, read from ``path`` when it holds the same clips and
     autoencoder, else encoded and written there (encoding 1,024 clips takes minutes on a CPU)."""
-    from safetensors import safe_open
-    from safetensors.torch import save_file
-
-    from fpeval.artifacts import atomic_path
-    from fpeval.models.autoencoder import FrameAutoencoder
 
     key = {"clips": str(cfg.clips), "clip_frames": str(cfg.clip_frames), "autoencoder": file_digest(ae_path)}
     path = Path(path)
@@ -141,7 +155,6 @@ def cached_world_latents(path: str | Path, ae_path: str | Path, cfg: DenoiserTra
 
 def sample_layout(rng: torch.Generator, cfg: DenoiserTraining, clip_frames: int):
     """A random (variant config, plan step) whose frames all lie inside a clip."""
-    from fpeval.variants import make_plan, variant
 
     while True:
         name = cfg.variants[int(torch.randint(len(cfg.variants), (1,), generator=rng))]
@@ -166,7 +179,6 @@ def training_sigmas(
     """Noise levels t (logit-normal, or uniform) shifted as the sampler shifts its schedule
     (s * t / (1 + (s - 1) t)). Uniform t with the sampler's shift puts training where a sampler with
     evenly spaced t evaluates, including the near-pure-noise levels its first steps start from."""
-    from fpeval.sampler import shift_sigmas
 
     if distribution not in SIGMA_DISTRIBUTIONS:
         raise ValueError(
@@ -191,9 +203,6 @@ def train_denoiser(
 
     Random layouts, clip indices and noise come from one CPU generator, so a seed gives the same
     training data on any device; the model and the encoded clips live on ``device``."""
-    from fpeval.history import Codebook
-    from fpeval.models.autoencoder import FrameAutoencoder
-    from fpeval.models.mini import FramePackMini, MiniConfig
 
     if cfg.recipe not in RECIPES:
         raise ValueError(f"unknown recipe {cfg.recipe!r}; accepted: {', '.join(RECIPES)}")
@@ -211,12 +220,14 @@ def train_denoiser(
     if cfg.recipe == "discrete":
         codebook = Codebook.fit([latents[: min(len(latents), 256)]], k=cfg.codebook_k, seed=cfg.seed)
     options = {**cfg.model, "causal": True} if cfg.recipe == "causal" else dict(cfg.model)
-    model = (
-        (FramePackMini.load(cfg.init, **options) if cfg.init else FramePackMini(MiniConfig(**options)))
-        .to(device)
-        .train()
-    )
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+    model = FramePackMini.load(cfg.init, **options) if cfg.init else FramePackMini(MiniConfig(**options))
+    if cfg.adapter_rank:
+        if not cfg.init:
+            raise ValueError("adapter_rank needs init: the checkpoint the adapters fine-tune")
+        add_adapters(model, cfg.adapter_rank, cfg.adapter_alpha)
+    model = model.to(device).train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=0.01)
     averaged = _ema(model, cfg.ema)
     curve = []
     for step in range(cfg.steps):
@@ -251,14 +262,12 @@ def _ema(model: torch.nn.Module, decay: float):
     samples come out cleaner from averaged weights than from the last optimiser step."""
     if not decay:
         return None
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def _save_denoiser(model, cfg, ae_path, out, curve, t0, device, codebook, steps_done: int) -> dict:
     """Write the checkpoint, its card (how it was trained, so far) and its +D codebook."""
-    from fpeval.models import codebook_path
 
     card = {
         "kind": "fpeval-framepack-mini",
@@ -273,11 +282,19 @@ def _save_denoiser(model, cfg, ae_path, out, curve, t0, device, codebook, steps_
         "train_device": torch.cuda.get_device_name(0) if str(device).startswith("cuda") else "cpu",
     }
     if cfg.init:  # keep the history of the run this one continues
-        from fpeval.models.checkpoints import read_card
-
         card["continues"] = read_card(cfg.init)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    from fpeval.models.checkpoints import write_checkpoint
+    if cfg.adapter_rank:  # ship A and B only; loading merges them into the base checkpoint
+        state = adapter_state(model)
+        card["adapter"] = {
+            "method": "lora",
+            "rank": cfg.adapter_rank,
+            "alpha": float(cfg.adapter_alpha or cfg.adapter_rank),
+            "targets": TARGETS,
+            "parameters": sum(v.numel() for v in state.values()),
+            "base": Path(cfg.init).name,
+            "base_digest": file_digest(cfg.init),
+        }
 
     write_checkpoint(out, state, model.config.model_dump(), card)
     if codebook is not None:
@@ -294,9 +311,6 @@ def flow_loss(model, video, plan_step, sigma, rng, codebook=None, history_level:
     The context is materialised from the video exactly as sampling does (frames not yet generated at
     that step read as zeros), optionally quantised (+D) or noised to ``history_level`` (DiffusionForcing).
     """
-    from fpeval.contract import map_history, noise_history
-    from fpeval.engine import materialise
-    from fpeval.models.mini import MiniCondition
 
     timeline = torch.cat([video, torch.zeros_like(video[:, :, :1])], dim=2)
     ctx = materialise(plan_step, timeline)
@@ -315,7 +329,6 @@ def flow_loss(model, video, plan_step, sigma, rng, codebook=None, history_level:
 def set_psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     """PSNR of the mean squared error over a whole set of (N, 3, H, W) frames (one number per set),
     through ``metrics.functional.psnr`` on the frames stacked into one tall frame."""
-    from metrics.functional import psnr
 
     def tall(x: torch.Tensor) -> torch.Tensor:
         return x.clamp(0, 1).transpose(0, 1).reshape(3, -1, x.shape[-1])
@@ -325,10 +338,6 @@ def set_psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def heldout_photo_frames(per_photo: int = 8, size: int = 64, seed: int = 0) -> torch.Tensor:
     """(len(HELDOUT_PHOTOS) * per_photo, 3, size, size) plain crops of the photos training never sees."""
-    import numpy as np
-    import torch.nn.functional as F
-
-    from fpeval.world.assets import HELDOUT_PHOTOS, photo
 
     rng = np.random.default_rng(seed)
     out = []
@@ -360,7 +369,6 @@ def autoencoder_eval(model, eval_clips: int = 16) -> dict:
 
 def train_autoencoder(cfg: AutoencoderTraining, out: str | Path, log=print):
     """Train the frame autoencoder; returns (model, card). The card records the loss curve and held-out PSNR."""
-    from fpeval.models.autoencoder import AutoencoderConfig, FrameAutoencoder
 
     torch.manual_seed(cfg.seed)
     if cfg.init:
@@ -384,8 +392,6 @@ def train_autoencoder(cfg: AutoencoderTraining, out: str | Path, log=print):
             "train_device": "cpu",
         }
         if cfg.init:
-            from fpeval.models.checkpoints import read_card
-
             c["continues"] = read_card(cfg.init)
         return c
 

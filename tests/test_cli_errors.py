@@ -105,6 +105,7 @@ CASES = [
         "train causal --out {out}/x.safetensors --autoencoder {root}/missing.safetensors",
         "missing.safetensors",
     ),
+    ("train causal --out {out}/x.safetensors --variants vanilla,warp", "bad --variants 'vanilla,warp'"),
     # metrics
     ("metrics {root}/missing.mp4", "no such video"),
     ("metrics {empty}", "empty"),

@@ -308,13 +308,22 @@ class FramePackMini(nn.Module):
         """Load a checkpoint. ``overrides`` may only switch on ``SWITCHABLE`` options, whose
         zero-initialised layers leave the loaded model's outputs unchanged (a run can continue from a
         model without them)."""
-        from fpeval.models.checkpoints import read_checkpoint
+        from fpeval.models.checkpoints import read_card, read_checkpoint
 
         if set(overrides) - set(SWITCHABLE):
             raise ValueError(
                 f"only {', '.join(SWITCHABLE)} can be overridden when loading, got {sorted(overrides)}"
             )
         config, state = read_checkpoint(path)
+        card = read_card(path)
+        if "adapter" in card:  # low-rank adapter: merged into the base checkpoint its card names
+            from fpeval.models.adapters import load_adapted
+
+            switched = {k: config[k] for k in SWITCHABLE if config.get(k)}
+            model = load_adapted(Path(path), card, state, lambda base: cls.load(base, **switched, **overrides))
+            if model.config != MiniConfig(**{**config, **overrides}):
+                raise ValueError(f"adapter {path} was trained on a base with another architecture")
+            return model.eval()
         model = cls(MiniConfig(**{**config, **overrides}))
         missing, unexpected = model.load_state_dict(state, strict=False)
         new = tuple(prefix for name, prefix in SWITCHABLE.items() if overrides.get(name) and prefix)
