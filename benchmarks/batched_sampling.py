@@ -1,4 +1,4 @@
-"""Batched sampling vs a per-video loop: videos/s of ``fpeval.generate`` on FramePack-mini.
+"""Batched sampling vs a per-video loop: videos/s of ``fpeval.generation.generate`` on FramePack-mini.
 
 For each variant family the same videos (held-out start images x seeds, decoded to frames) are made
 once as one batch and once one video per call, on the same model and device, interleaved over
@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report import add_run_args, command, machine, wall_time, write_section  # noqa: E402
 
-from fpeval.generate import generate  # noqa: E402
+from fpeval.generation.generate import generate  # noqa: E402
 from fpeval.models import load  # noqa: E402
-from fpeval.variants import variant  # noqa: E402
+from fpeval.plan.variants import variant  # noqa: E402
 from fpeval.world.clips import heldout_start_images  # noqa: E402
 
 # label -> (variant config, shipped checkpoint it runs on)
@@ -103,7 +103,7 @@ def main() -> None:
     )
     write_section(
         f"Batched sampling ({dev})",
-        f"`fpeval.generate` on the shipped FramePack-mini checkpoints: {args.batch} videos per variant "
+        f"`fpeval.generation.generate` on the shipped FramePack-mini checkpoints: {args.batch} videos per variant "
         f"(held-out start images, one seed each), {args.sections} sections x {args.steps} UniPC steps, decoded "
         f"to 64x64 frames; one batched call vs one call per video, median of {args.repeats} interleaved "
         "rounds. The last column compares the batched and per-video frames.\n\n"

@@ -37,12 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import compare  # noqa: E402
 from report import ROOT, add_run_args, command, machine, wall_time, write_section  # noqa: E402
 
-from fpeval.engine import SectionContext, materialise  # noqa: E402
 from fpeval.models import load  # noqa: E402
 from fpeval.models.mini import MiniCondition  # noqa: E402
-from fpeval.packing import ContextGroup  # noqa: E402
-from fpeval.sampler import flow_sigmas, sample  # noqa: E402
-from fpeval.variants import make_plan, variant  # noqa: E402
+from fpeval.plan.packing import ContextGroup  # noqa: E402
+from fpeval.plan.variants import make_plan, variant  # noqa: E402
+from fpeval.sampling.engine import SectionContext, materialise  # noqa: E402
+from fpeval.sampling.sampler import flow_sigmas, sample  # noqa: E402
 
 SCHEDULE = "f1k1_{tail}_f16k4f2k2f1k1_g9"
 MODES = ("td", "tc", "ta", "full")

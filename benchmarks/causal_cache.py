@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import compare  # noqa: E402
 from report import command, machine, write_section  # noqa: E402
 
-from fpeval.engine import materialise  # noqa: E402
 from fpeval.models.mini import FramePackMini, MiniCondition, MiniConfig  # noqa: E402
-from fpeval.sampler import flow_sigmas, sample  # noqa: E402
-from fpeval.variants import make_plan, variant  # noqa: E402
+from fpeval.plan.variants import make_plan, variant  # noqa: E402
+from fpeval.sampling.engine import materialise  # noqa: E402
+from fpeval.sampling.sampler import flow_sigmas, sample  # noqa: E402
 
 
 def setup(device: str, batch: int, section: int = 5):

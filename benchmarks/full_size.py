@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hunyuan_tiny import TINY_TRANSFORMER, tiny_pipeline  # noqa: E402
 from report import command, machine, wall_time, write_section  # noqa: E402
 
-from fpeval.engine import generate_latents  # noqa: E402
 from fpeval.models.hunyuan import HunyuanCondition, HunyuanFramepackDenoiser  # noqa: E402
+from fpeval.sampling.engine import generate_latents  # noqa: E402
 
 # lllyasviel/FramePackI2V_HY's transformer config
 RELEASED = dict(

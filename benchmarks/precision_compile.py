@@ -1,6 +1,6 @@
 """FramePack-mini sampling under float32, bf16 autocast and torch.compile: time, agreement and FLOP use.
 
-One batch of videos (held-out start images) is generated through ``fpeval.engine.generate_latents``
+One batch of videos (held-out start images) is generated through ``fpeval.sampling.engine.generate_latents``
 in each mode on the same device. Reported per mode: seconds per section, speed-up over float32,
 the largest latent difference to the float32 video, model FLOPs per section (counted with
 ``torch.utils.flop_counter``), achieved FLOP/s and, on a GPU with a known peak, model FLOP
@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report import add_run_args, command, machine, wall_time, write_section  # noqa: E402
 
-from fpeval.engine import generate_latents  # noqa: E402
 from fpeval.models import load  # noqa: E402
+from fpeval.sampling.engine import generate_latents  # noqa: E402
 from fpeval.world.clips import heldout_start_images  # noqa: E402
 
 # dense peak TFLOP/s (no sparsity) by GPU name fragment: (tf32 tensor core, bf16 tensor core)
@@ -116,7 +116,7 @@ def main() -> None:
     dev = args.device.split(":")[0]
     write_section(
         f"Precision and compilation ({dev})",
-        f"`fpeval.engine.generate_latents` with the shipped `mini`, vanilla, batch {args.batch} held-out images, "
+        f"`fpeval.sampling.engine.generate_latents` with the shipped `mini`, vanilla, batch {args.batch} held-out images, "
         f"{args.sections} sections x {args.steps} UniPC steps, median of {args.repeats} runs after a warm-up. "
         f"Model FLOPs counted by `torch.utils.flop_counter`: {flops_per_section / 1e9:.2f} GFLOP per section per "
         "video. MFU uses the GPU's dense tensor-core peak for the mode's precision (TF32 for float32).\n\n"

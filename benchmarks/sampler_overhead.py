@@ -27,8 +27,8 @@ from harness import compare  # noqa: E402
 from hunyuan_tiny import large_transformer, tiny_inputs, tiny_pipeline  # noqa: E402
 from report import add_run_args, command, machine, write_section  # noqa: E402
 
-from fpeval.engine import generate_latents  # noqa: E402
 from fpeval.models.hunyuan import HunyuanCondition, HunyuanFramepackDenoiser  # noqa: E402
+from fpeval.sampling.engine import generate_latents  # noqa: E402
 
 CONFIGS = {
     # latent size 4x4 (32 px): the transformer is tiny, so per-step overhead dominates

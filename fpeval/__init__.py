@@ -5,8 +5,8 @@ metrics -> tidy DataFrame -> table / figure. This package holds the generation s
 package ``metrics`` holds scoring, drift and ratings.
 """
 
-from fpeval.schedule import Direction, Role, Schedule, layout, parse
-from fpeval.tokens import LatentSize, count_tokens
+from fpeval.plan.schedule import Direction, Role, Schedule, layout, parse
+from fpeval.plan.tokens import LatentSize, count_tokens
 
 __version__ = "0.1.0"
 __all__ = ["Direction", "LatentSize", "Role", "Schedule", "count_tokens", "layout", "parse", "__version__"]

@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 
-from fpeval import schedule as schedule_lang
 from fpeval.errors import user_errors
-from fpeval.tokens import LatentSize, count_tokens
+from fpeval.plan import schedule as schedule_lang
+from fpeval.plan.tokens import LatentSize, count_tokens
 from fpeval.votes.cli import votes_app
 from metrics.cli import drift_cmd, metrics_cmd
 
@@ -103,7 +103,7 @@ def schedule_context_length(
     ),
 ) -> None:
     """Write context_length.csv and context_length.png (tokens per section vs history length)."""
-    from fpeval.context_length import write_context_length
+    from fpeval.plan.context_length import write_context_length
 
     paths = write_context_length(out, height, width, max_history)
     for kind, path in paths.items():
@@ -137,7 +137,7 @@ def _ranges(values, labels: dict[int, str] | None = None) -> str:
 @variant_app.command("list")
 def variant_list() -> None:
     """List the variants with their default schedules."""
-    from fpeval.variants import VARIANTS, variant
+    from fpeval.plan.variants import VARIANTS, variant
 
     for name in VARIANTS:
         cfg = variant(name)
@@ -158,7 +158,7 @@ def variant_show(
     as_json: bool = typer.Option(False, "--json", help="Print the plan as one JSON object."),
 ) -> None:
     """Print a variant's plan: per step, the frames generated and every context group's kernel, RoPE and source."""
-    from fpeval.variants import make_plan, variant
+    from fpeval.plan.variants import make_plan, variant
 
     overrides = {
         k: v
@@ -195,8 +195,8 @@ def run_cmd(
     check_only: bool = typer.Option(False, "--check", help="Validate the config and stop."),
 ) -> None:
     """Run an ablation grid: generate, score, and write tables and figures; a rerun resumes."""
-    from fpeval.grid import check, expand, load_grid
-    from fpeval.runner import run
+    from fpeval.runs.grid import check, expand, load_grid
+    from fpeval.runs.runner import run
     from metrics.frames import resolve_device
 
     device = resolve_device(device)
@@ -232,7 +232,7 @@ def instrument_cmd(
     import torch
 
     from fpeval import models as registry
-    from fpeval.instrument import variant_of, write_instrument_report
+    from fpeval.generation.instrument import variant_of, write_instrument_report
 
     for label in variants:  # unknown names and bad schedules fail here, before any model loads
         variant_of(label)
@@ -273,7 +273,7 @@ def table_cmd(
     ),
 ) -> None:
     """Print a run's table in the paper's layout, with 95 % bootstrap intervals."""
-    from fpeval.tables import build_table, format_table
+    from fpeval.runs.tables import build_table, format_table
 
     typer.echo(format_table(build_table(run_dir, votes), fmt))
 
@@ -287,7 +287,7 @@ def compare_cmd(
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when the run does not reproduce."),
 ) -> None:
     """Check a rerun against a reference: which numbers moved, and whether any verdict changed."""
-    from fpeval.compare import compare_runs
+    from fpeval.runs.compare import compare_runs
 
     result = compare_runs(run_dir, reference, tolerance)
     typer.echo(result.report())
@@ -418,8 +418,8 @@ def train_cmd(
     """Train FramePack-mini: the frame autoencoder or a denoiser recipe, on the procedural world."""
     import torch
 
+    from fpeval.generation.training import RECIPES
     from fpeval.models.checkpoints import read_checkpoint
-    from fpeval.training import RECIPES
     from metrics.frames import resolve_device
 
     if out.suffix != ".safetensors":
@@ -459,15 +459,15 @@ def _given(settings: dict) -> dict:
 
 
 def _train_autoencoder_cli(out: Path, settings: dict) -> None:
-    from fpeval.training import AutoencoderTraining, train_autoencoder
+    from fpeval.generation.training import AutoencoderTraining, train_autoencoder
 
     _, card = train_autoencoder(AutoencoderTraining(**_given(settings)), out)
     typer.echo(f"wrote {out}: held-out PSNR {card['eval']['heldout_psnr_db']} dB")
 
 
 def _train_denoiser_cli(recipe: str, out: Path, settings: dict, autoencoder, latents_cache, device) -> None:
+    from fpeval.generation.training import DenoiserTraining, cached_world_latents, train_denoiser
     from fpeval.models import WEIGHTS
-    from fpeval.training import DenoiserTraining, cached_world_latents, train_denoiser
 
     ae = autoencoder or WEIGHTS / "mini-v2-ae.safetensors"
     cfg = DenoiserTraining(recipe=recipe, **_given(settings))
@@ -478,12 +478,14 @@ def _train_denoiser_cli(recipe: str, out: Path, settings: dict, autoencoder, lat
 
 def _variant_list(text: str) -> tuple[str, ...]:
     """``"vanilla,inverted"`` -> known variant names (a clear error for any other)."""
-    from fpeval.variants import VARIANTS
+    from fpeval.plan.variants import VARIANTS
 
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in VARIANTS]
     if unknown or not names:
-        raise ValueError(f"bad --variants {text!r}; accepted: comma-separated names from {', '.join(VARIANTS)}")
+        raise ValueError(
+            f"bad --variants {text!r}; accepted: comma-separated names from {', '.join(VARIANTS)}"
+        )
     return names
 
 
@@ -585,15 +587,15 @@ def generate_cmd(
     ),
 ) -> None:
     """Generate videos with a sampling variant; write MP4s, JSON sidecars and latents."""
-    from fpeval.generate import generate
-    from fpeval.history import Codebook
+    from fpeval.generation.generate import generate
     from fpeval.images import to_tensor
+    from fpeval.sampling.history import Codebook
     from metrics.frames import resolve_device
 
     cfg = _generation_variant(variant_name, schedule, sigma_test, steps, seed, solver)
     device = resolve_device(device) if device is not None else None
     from fpeval import models
-    from fpeval.variants import make_plan
+    from fpeval.plan.variants import make_plan
 
     chosen = model or os.environ.get("FPEVAL_HUNYUAN_FRAMEPACK")
     if chosen is not None and (problem := models.plan_problem(chosen, make_plan(cfg, sections), cfg)):
@@ -622,8 +624,8 @@ def generate_cmd(
 
 def _generation_variant(name: str, schedule, sigma_test, steps: int, seeds: list[int], solver: str):
     """The variant ``fpeval generate`` will run, after checking its sampler settings."""
-    from fpeval.grid import MAX_SEED, SOLVERS
-    from fpeval.variants import variant
+    from fpeval.plan.variants import variant
+    from fpeval.runs.grid import MAX_SEED, SOLVERS
 
     overrides = {k: v for k, v in dict(schedule=schedule, sigma_test=sigma_test).items() if v is not None}
     cfg = variant(name, **overrides)

@@ -4,12 +4,12 @@ base their card names (and no other)."""
 import pytest
 import torch
 
-from fpeval.engine import materialise
-from fpeval.models.adapters import add_adapters, adapter_state, merge_adapters, target_layers
+from fpeval.generation.training import DenoiserTraining, train_denoiser
+from fpeval.models.adapters import adapter_state, add_adapters, merge_adapters, target_layers
 from fpeval.models.autoencoder import AutoencoderConfig, FrameAutoencoder
 from fpeval.models.mini import FramePackMini, MiniCondition, MiniConfig
-from fpeval.training import DenoiserTraining, train_denoiser
-from fpeval.variants import make_plan
+from fpeval.plan.variants import make_plan
+from fpeval.sampling.engine import materialise
 
 SMALL = dict(dim=32, depth=2, heads=1, rope_axes_dim=(8, 12, 12))
 
@@ -64,7 +64,9 @@ def trained_adapter(tmp_path):
     random_model().save(base)
     ae = tmp_path / "ae.safetensors"
     FrameAutoencoder(AutoencoderConfig(width=32, blocks=1)).save(ae)
-    cfg = DenoiserTraining(recipe="causal", steps=3, batch=2, clips=2, init=str(base), adapter_rank=2, lr=1e-2)
+    cfg = DenoiserTraining(
+        recipe="causal", steps=3, batch=2, clips=2, init=str(base), adapter_rank=2, lr=1e-2
+    )
     out = tmp_path / "causal.safetensors"
     model, card = train_denoiser(cfg, ae, out, latents=torch.randn(2, 8, 48, 8, 8), log=lambda *_: None)
     return base, out, model, card

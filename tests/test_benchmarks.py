@@ -17,7 +17,7 @@ sys.path.insert(0, str(BENCH))
 
 from bounded_cost import SCHEDULE, Bench, section_context  # noqa: E402
 
-from fpeval.tokens import LatentSize, count_tokens  # noqa: E402
+from fpeval.plan.tokens import LatentSize, count_tokens  # noqa: E402
 
 IMAGE_TOKENS = 16  # the start-image tokens of FramePack-mini (8x8 latent, patch 2)
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fpeval.cli import app
-from fpeval.compare import compare_runs
+from fpeval.runs.compare import compare_runs
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "quick"
 

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from fpeval.engine import generate_latents
-from fpeval.history import Codebook
-from fpeval.sampler import flow_sigmas
-from fpeval.variants import variant
+from fpeval.plan.variants import variant
+from fpeval.sampling.engine import generate_latents
+from fpeval.sampling.history import Codebook
+from fpeval.sampling.sampler import flow_sigmas
 
 
 class Recorder:

@@ -15,7 +15,7 @@ pytest.importorskip("av")
 from hunyuan_tiny import tiny_pipeline  # noqa: E402
 
 from fpeval.cli import app  # noqa: E402
-from fpeval.generate import generate, pixel_frame_map  # noqa: E402
+from fpeval.generation.generate import generate, pixel_frame_map  # noqa: E402
 from fpeval.images import to_tensor  # noqa: E402
 from fpeval.models.hunyuan import ENV_MODEL_DIR, HunyuanBackend, HunyuanCondition, resolve_model_dir  # noqa: E402
 from fpeval.video import read_mp4, write_mp4  # noqa: E402

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fpeval.grid import Grid, batches, check, expand, load_grid
+from fpeval.runs.grid import Grid, batches, check, expand, load_grid
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -36,7 +36,7 @@ def test_shipped_configs_validate(name):
 
 
 def test_quick_config_has_every_variant_family():
-    from fpeval.variants import VARIANTS
+    from fpeval.plan.variants import VARIANTS
 
     grid, _ = load_grid(CONFIGS / "quick.yaml")
     # causal needs a causally fine-tuned model, which the package does not ship yet

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fpeval.history import Codebook, diffusion_forcing_noise, latent_pixels
+from fpeval.sampling.history import Codebook, diffusion_forcing_noise, latent_pixels
 
 
 def clustered_latents(centres, per=50, seed=0):

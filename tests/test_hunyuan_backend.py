@@ -8,10 +8,10 @@ pytest.importorskip("transformers")
 
 from hunyuan_tiny import tiny_inputs, tiny_pipeline  # noqa: E402
 
-from fpeval.engine import generate_latents  # noqa: E402
-from fpeval.history import Codebook  # noqa: E402
 from fpeval.models.hunyuan import HunyuanCondition, HunyuanFramepackDenoiser, history_problem  # noqa: E402
-from fpeval.variants import VARIANTS, variant  # noqa: E402
+from fpeval.plan.variants import VARIANTS, variant  # noqa: E402
+from fpeval.sampling.engine import generate_latents  # noqa: E402
+from fpeval.sampling.history import Codebook  # noqa: E402
 
 H = W = 32
 STEPS = 4

@@ -7,7 +7,7 @@ import torch
 from mini_tiny import write_tiny_mini
 
 from fpeval import models
-from fpeval.instrument import (
+from fpeval.generation.instrument import (
     WORLD,
     identify,
     retention_summary,

@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 
-from fpeval.engine import SectionContext, materialise
+from fpeval.generation.training import DenoiserTraining, flow_loss, sample_layout
 from fpeval.models.autoencoder import AutoencoderConfig, FrameAutoencoder
 from fpeval.models.mini import FramePackMini, MiniCondition, MiniConfig
-from fpeval.schedule import PAPER_SCHEDULES
-from fpeval.training import DenoiserTraining, flow_loss, sample_layout
-from fpeval.variants import make_plan, variant
+from fpeval.plan.schedule import PAPER_SCHEDULES
+from fpeval.plan.variants import make_plan, variant
+from fpeval.sampling.engine import SectionContext, materialise
 
 SMALL = dict(dim=32, depth=1, heads=1, rope_axes_dim=(8, 12, 12))
 
@@ -154,7 +154,7 @@ def test_latent_normalisation_centres_each_channel_and_scales_as_configured(scal
 
 
 def test_training_can_continue_from_a_checkpoint(tmp_path):
-    from fpeval.training import train_denoiser
+    from fpeval.generation.training import train_denoiser
 
     g = torch.Generator().manual_seed(0)
     latents = torch.randn(4, 8, 1, 8, 8, generator=g) + 0.05 * torch.randn(4, 8, 40, 8, 8, generator=g)
@@ -169,7 +169,7 @@ def test_training_can_continue_from_a_checkpoint(tmp_path):
 
 
 def test_world_latents_cache_is_reused_only_for_the_same_clips_and_autoencoder(tmp_path, monkeypatch):
-    from fpeval import training
+    from fpeval.generation import training
 
     torch.manual_seed(0)
     ae = FrameAutoencoder(AutoencoderConfig(width=32, blocks=1))
@@ -254,8 +254,8 @@ def test_carry_can_be_switched_on_when_continuing_and_starts_as_the_same_model(t
 
 
 def test_training_noise_levels_shift_like_the_sampling_schedule():
-    from fpeval.sampler import flow_sigmas, shift_sigmas
-    from fpeval.training import training_sigmas
+    from fpeval.generation.training import training_sigmas
+    from fpeval.sampling.sampler import flow_sigmas, shift_sigmas
 
     plain = training_sigmas(20_000, torch.Generator().manual_seed(0))
     shifted = training_sigmas(20_000, torch.Generator().manual_seed(0), shift=3.0)
@@ -338,8 +338,8 @@ def test_block_causal_mask_layout():
 
 
 def test_the_causal_recipe_switches_the_mask_on_and_a_causal_card_serves_the_causal_variant(tmp_path):
+    from fpeval.generation.training import train_denoiser
     from fpeval.models import plan_problem
-    from fpeval.training import train_denoiser
 
     base = tmp_path / "base.safetensors"
     small_model().save(base)

@@ -5,9 +5,9 @@ import torch
 from mini_tiny import write_tiny_mini
 
 from fpeval import models
-from fpeval.generate import generate
-from fpeval.history import Codebook
-from fpeval.variants import VARIANTS, variant
+from fpeval.generation.generate import generate
+from fpeval.plan.variants import VARIANTS, variant
+from fpeval.sampling.history import Codebook
 from fpeval.world import heldout_start_images
 
 

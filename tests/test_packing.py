@@ -4,9 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fpeval.packing import ContextGroup, PackedPatchEmbed, RotaryTable, TailGroup, pool_rotary
-from fpeval.schedule import layout, parse
-from fpeval.tokens import LatentSize, count_tokens
+from fpeval.plan.packing import ContextGroup, PackedPatchEmbed, RotaryTable, TailGroup, pool_rotary
+from fpeval.plan.schedule import layout, parse
+from fpeval.plan.tokens import LatentSize, count_tokens
 
 diffusers = pytest.importorskip("diffusers")
 

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from fpeval.grid import Grid, expand
-from fpeval.runner import run
-from fpeval.tables import build_table, format_table
+from fpeval.runs.grid import Grid, expand
+from fpeval.runs.runner import run
+from fpeval.runs.tables import build_table, format_table
 
 TINY = dict(
     name="tiny",

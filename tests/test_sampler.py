@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fpeval.sampler import (
+from fpeval.sampling.sampler import (
     dynamic_shift_mu,
     flow_sigmas,
     guided,

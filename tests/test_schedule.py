@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fpeval.schedule import (
+from fpeval.plan.schedule import (
     KERNELS,
     PAPER_SCHEDULES,
     TAIL_OPTIONS,

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from fpeval import models
-from fpeval.generate import generate
-from fpeval.history import Codebook
-from fpeval.variants import VARIANTS
+from fpeval.generation.generate import generate
+from fpeval.plan.variants import VARIANTS
+from fpeval.sampling.history import Codebook
 from fpeval.world import clip, heldout_start_images
 
 SHIPPED = sorted(

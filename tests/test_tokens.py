@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fpeval.schedule import parse
-from fpeval.tokens import (
+from fpeval.plan.schedule import parse
+from fpeval.plan.tokens import (
     LatentSize,
     count_tokens,
     frame_tokens,

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from fpeval.variants import VARIANTS, inverted_paddings, make_plan, variant
+from fpeval.plan.variants import VARIANTS, inverted_paddings, make_plan, variant
 
 LWS = 9
 

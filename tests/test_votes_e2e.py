@@ -115,9 +115,9 @@ def test_from_a_run_to_peoples_ranks_in_its_table(tmp_path):
     from mini_tiny import write_tiny_mini
     from typer.testing import CliRunner
 
-    from fpeval.grid import Grid
-    from fpeval.runner import run
-    from fpeval.tables import build_table, format_table
+    from fpeval.runs.grid import Grid
+    from fpeval.runs.runner import run
+    from fpeval.runs.tables import build_table, format_table
     from fpeval.votes.cli import votes_app
 
     denoiser, _ = write_tiny_mini(tmp_path)

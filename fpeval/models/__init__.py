@@ -1,4 +1,4 @@
-"""Backends implementing the ``fpeval.engine.Denoiser`` protocol, loadable by name.
+"""Backends implementing the ``fpeval.sampling.engine.Denoiser`` protocol, loadable by name.
 
 ``load("mini-v2")`` / ``load("mini-v2-df")`` / ``load("mini-v2-discrete")`` return the FramePack-mini
 checkpoints shipped in the package; ``load(PATH)`` loads a HunyuanVideo-FramePack pipeline folder.
@@ -92,7 +92,7 @@ def mini_problem(model: str, config) -> str | None:
 
 
 def plan_problem(model: str, plan, config=None) -> str | None:
-    """Why ``model`` cannot run ``plan`` (a ``fpeval.variants.Plan``) with the variant ``config``
+    """Why ``model`` cannot run ``plan`` (a ``fpeval.plan.variants.Plan``) with the variant ``config``
     (its history policies), or None. Needs no weights."""
     if model in MINI_MODELS or Path(model).suffix == ".safetensors":
         # FramePack-mini packs every kernel and tail and takes per-token noise levels

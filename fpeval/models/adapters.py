@@ -38,7 +38,9 @@ class LowRankDelta(nn.Module):
 def target_layers(model: nn.Module) -> dict[str, nn.Linear]:
     """The linear layers an adapter attaches to, by module name."""
     return {
-        name: m for name, m in model.named_modules() if isinstance(m, nn.Linear) and re.fullmatch(TARGETS, name)
+        name: m
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Linear) and re.fullmatch(TARGETS, name)
     }
 
 
@@ -102,6 +104,8 @@ def load_adapted(path: Path, card: dict, state: dict[str, torch.Tensor], build) 
     expected = set(adapter_state(model))
     if set(state) != expected:
         missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
-        raise ValueError(f"adapter {path} does not fit its base: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        raise ValueError(
+            f"adapter {path} does not fit its base: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
     model.load_state_dict(state, strict=False)
     return merge_adapters(model)

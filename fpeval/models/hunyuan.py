@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from fpeval.contract import SectionContext
+from fpeval.sampling.contract import SectionContext
 
 SUPPORTED_KERNELS = (1, 2, 4)
 

@@ -1,4 +1,4 @@
-"""FramePack-mini: a compact packed-context video denoiser built on ``fpeval.packing``.
+"""FramePack-mini: a compact packed-context video denoiser built on ``fpeval.plan.packing``.
 
 One transformer over [tail | context at k16 ... k1 | section] tokens plus start-image tokens, with
 3-axis RoPE at each frame's (possibly gapped) time index and per-token timestep conditioning
@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
-from fpeval.contract import SectionContext
-from fpeval.packing import PackedPatchEmbed
+from fpeval.plan.packing import PackedPatchEmbed
+from fpeval.sampling.contract import SectionContext
 
 
 class MiniConfig(BaseModel):
@@ -320,7 +320,9 @@ class FramePackMini(nn.Module):
             from fpeval.models.adapters import load_adapted
 
             switched = {k: config[k] for k in SWITCHABLE if config.get(k)}
-            model = load_adapted(Path(path), card, state, lambda base: cls.load(base, **switched, **overrides))
+            model = load_adapted(
+                Path(path), card, state, lambda base: cls.load(base, **switched, **overrides)
+            )
             if model.config != MiniConfig(**{**config, **overrides}):
                 raise ValueError(f"adapter {path} was trained on a base with another architecture")
             return model.eval()

@@ -31,8 +31,8 @@ class MiniBackend:
     def from_files(
         cls, checkpoint: str | Path, autoencoder: str | Path, name: str | None = None, device: str = "cpu"
     ):
-        from fpeval.history import Codebook
         from fpeval.models.shipped import codebook_path
+        from fpeval.sampling.history import Codebook
 
         checkpoint = Path(checkpoint)
         book_path = codebook_path(checkpoint)

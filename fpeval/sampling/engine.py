@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 
-from fpeval.contract import HISTORY_ROLES, Denoiser, SectionContext, map_history, noise_history
-from fpeval.packing import ContextGroup, TailGroup
-from fpeval.sampler import flow_sigmas, guided, sample, seeded_noise
-from fpeval.variants import Plan, Step, VariantConfig, make_plan, variant
+from fpeval.plan.packing import ContextGroup, TailGroup
+from fpeval.plan.variants import Plan, Step, VariantConfig, make_plan, variant
+from fpeval.sampling.contract import HISTORY_ROLES, Denoiser, SectionContext, map_history, noise_history
+from fpeval.sampling.sampler import flow_sigmas, guided, sample, seeded_noise
 
 __all__ = ["HISTORY_ROLES", "Denoiser", "SectionContext", "generate_latents", "materialise", "sample_section"]
 
@@ -135,7 +135,7 @@ def generate_latents(
         raise ValueError(f"need one seed per video: batch {b}, seeds {len(generators)}")
     if cfg.discrete and codebook is None:
         raise ValueError(
-            f"variant {cfg.label} uses discrete history: pass a codebook (fpeval.history.Codebook)"
+            f"variant {cfg.label} uses discrete history: pass a codebook (fpeval.sampling.history.Codebook)"
         )
     # history-noise streams, one per video, apart from the section-noise streams
     side = [

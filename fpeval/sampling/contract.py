@@ -9,8 +9,8 @@ from typing import Any, Protocol
 
 import torch
 
-from fpeval.history import diffusion_forcing_noise
-from fpeval.packing import ContextGroup, TailGroup
+from fpeval.plan.packing import ContextGroup, TailGroup
+from fpeval.sampling.history import diffusion_forcing_noise
 
 HISTORY_ROLES = ("past_history", "future_history", "tail")
 

@@ -23,11 +23,11 @@ import pandas as pd
 import torch
 
 from fpeval.artifacts import atomic_path
-from fpeval.engine import HISTORY_STREAM, materialise, sample_section
-from fpeval.generate import generate
-from fpeval.sampler import flow_sigmas, seeded_noise
-from fpeval.variants import make_plan, variant
-from fpeval.variants import variant as variant_config
+from fpeval.generation.generate import generate
+from fpeval.plan.variants import make_plan, variant
+from fpeval.plan.variants import variant as variant_config
+from fpeval.sampling.engine import HISTORY_STREAM, materialise, sample_section
+from fpeval.sampling.sampler import flow_sigmas, seeded_noise
 from fpeval.world import clip
 from metrics.drift import bootstrap_ci, start_end_contrast, start_end_window
 from metrics.functional import brightness, clipped_fraction, colourfulness, laplacian_variance, psnr, ssim

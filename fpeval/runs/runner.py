@@ -8,7 +8,7 @@ Layout of a run folder::
     items/<key>.json          its completion record, written last: an item counts as done only with it
     per_frame.parquet, per_video.parquet, summary.csv, figures/, votes.sqlite, ratings.csv, table.md
 
-Videos are generated in fixed batches (``fpeval.grid.batches``); a rerun skips batches whose items are
+Videos are generated in fixed batches (``fpeval.runs.grid.batches``); a rerun skips batches whose items are
 all done, and recomputes any other batch whole, so every video comes from exactly the same batch as in
 an uninterrupted run.
 """
@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from fpeval.artifacts import atomic_path, write_text
-from fpeval.grid import Grid, Item, batches, check, expand
+from fpeval.runs.grid import Grid, Item, batches, check, expand
 
 
 def item_done(out: Path, item: Item) -> bool:
@@ -88,7 +88,7 @@ def start_image(source: str) -> torch.Tensor:
 def run_batch(grid: Grid, batch: list[Item], out: Path, device: str = "cpu") -> list[str]:
     """Generate and score one batch; write every unfinished item of it. Returns the keys written."""
     import metrics
-    from fpeval.generate import generate
+    from fpeval.generation.generate import generate
     from fpeval.video import write_mp4, write_sidecar
 
     torch.set_num_threads(grid.threads)
@@ -192,7 +192,7 @@ def run(
 
         for batch in tqdm(todo, desc=grid.name, unit="batch", disable=not progress):
             run_batch(grid, batch, out, device)
-    from fpeval.report import write_report
+    from fpeval.runs.report import write_report
 
     write_report(grid, load_items(out, items), out, log=log)
     return out

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fpeval.schedule import KERNELS
+from fpeval.plan.schedule import KERNELS
 
 IndexLike = torch.Tensor | Sequence[int]
 

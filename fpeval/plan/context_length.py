@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from fpeval.artifacts import atomic_path
-from fpeval.schedule import TAIL_OPTIONS, parse
-from fpeval.tokens import LatentSize, count_tokens, frame_tokens, geometric_length, geometric_limit
+from fpeval.plan.schedule import TAIL_OPTIONS, parse
+from fpeval.plan.tokens import LatentSize, count_tokens, frame_tokens, geometric_length, geometric_limit
 
 # Schedules drawn in the figure: the paper's Table-1 ladders, a k16 ladder and the released layout.
 FIGURE_SCHEDULES: dict[str, str] = {

@@ -29,7 +29,7 @@ def human_ratings(votes: str | Path, run_dir: str | Path, rows: list[str]) -> pd
     ``votes`` is a study folder or a vote store (``votes.sqlite``). Studies are matched to the run by
     the results folder their design recorded, not by name; votes count when both sides are rows of
     the run. A missing store, no matching study or no human votes yet is an error."""
-    from fpeval.judge import ratings_source
+    from fpeval.runs.judge import ratings_source
     from fpeval.votes.store import VoteStore
     from fpeval.votes.study import DATABASE
     from metrics.ratings import rating_table

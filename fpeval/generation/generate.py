@@ -14,9 +14,9 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from fpeval.engine import Denoiser, generate_latents
 from fpeval.images import to_tensor
-from fpeval.variants import VariantConfig, variant
+from fpeval.plan.variants import VariantConfig, variant
+from fpeval.sampling.engine import Denoiser, generate_latents
 
 
 class Backend(Protocol):

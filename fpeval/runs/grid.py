@@ -26,8 +26,8 @@ from pydantic import (
     model_validator,
 )
 
-from fpeval.sampler import SOLVERS
-from fpeval.variants import VARIANTS, VariantConfig, make_plan, variant
+from fpeval.plan.variants import VARIANTS, VariantConfig, make_plan, variant
+from fpeval.sampling.sampler import SOLVERS
 
 # Bounds a grid is checked against before any work (a typo such as sections: 100000000 would otherwise
 # run for hours and fill the disk). Seeds stay below 2**32 so every sampling seed fits torch's generator.

@@ -20,16 +20,16 @@ from safetensors.torch import save_file
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from fpeval.artifacts import atomic_path
-from fpeval.contract import map_history, noise_history
-from fpeval.engine import materialise
-from fpeval.history import Codebook
 from fpeval.models import codebook_path
 from fpeval.models.adapters import TARGETS, adapter_state, add_adapters
 from fpeval.models.autoencoder import AutoencoderConfig, FrameAutoencoder
 from fpeval.models.checkpoints import file_digest, read_card, write_checkpoint
 from fpeval.models.mini import FramePackMini, MiniCondition, MiniConfig
-from fpeval.sampler import shift_sigmas
-from fpeval.variants import make_plan, variant
+from fpeval.plan.variants import make_plan, variant
+from fpeval.sampling.contract import map_history, noise_history
+from fpeval.sampling.engine import materialise
+from fpeval.sampling.history import Codebook
+from fpeval.sampling.sampler import shift_sigmas
 from fpeval.world import clip
 from fpeval.world.assets import HELDOUT_PHOTOS, photo
 from metrics.functional import psnr

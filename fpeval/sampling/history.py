@@ -143,7 +143,7 @@ def diffusion_forcing_noise(
     if not 0.0 <= level <= 1.0:
         raise ValueError(f"noise level must be in [0, 1], got {level}")
     if isinstance(generator, (list, tuple)):
-        from fpeval.sampler import seeded_noise
+        from fpeval.sampling.sampler import seeded_noise
 
         eps = seeded_noise(x0.shape, generator, device=x0.device)
     else:

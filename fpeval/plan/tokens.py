@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from fpeval.schedule import KERNELS, Role, Run, Schedule, Section, Tail, parse
+from fpeval.plan.schedule import KERNELS, Role, Run, Schedule, Section, Tail, parse
 
 VAE_FACTOR = 8  # HunyuanVideo VAE: 8x spatial compression
 PATCH = 2  # k1 patch (1, 2, 2)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fpeval.grid import Grid
+from fpeval.runs.grid import Grid
 
 EPOCH = datetime(2025, 1, 1, tzinfo=timezone.utc)  # judge votes get a fixed, ordered clock
 

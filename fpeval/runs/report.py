@@ -11,7 +11,7 @@ import pandas as pd
 
 from fpeval.artifacts import write_text
 from fpeval.figures import curve_figure, save_figure
-from fpeval.grid import Grid
+from fpeval.runs.grid import Grid
 from metrics.atomic import write_table
 
 ROUNDS = 2000
@@ -77,9 +77,9 @@ def plot_curves(curves: pd.DataFrame, metric: str, path: Path, by: str = "sectio
 def write_report(grid: Grid, per_frame: pd.DataFrame, out: Path, log: Callable[[str], None] = print) -> None:
     """Every table and figure of a finished run, from its per-frame metrics: computed in memory in one
     pass (per-frame -> per-video -> summary -> ratings -> findings -> table), each written once."""
-    from fpeval.findings import run_findings
-    from fpeval.judge import judge_run
-    from fpeval.tables import format_table, table_from
+    from fpeval.runs.findings import run_findings
+    from fpeval.runs.judge import judge_run
+    from fpeval.runs.tables import format_table, table_from
 
     write_table(per_frame, out / "per_frame.parquet")
     per_video = per_video_table(per_frame)

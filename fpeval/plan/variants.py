@@ -1,6 +1,6 @@
 """Sampling variants as inspectable plans: for a video of N sections, the ordered generation steps.
 
-A variant is a sampling order and a history policy; its schedule (``fpeval.schedule``) says which
+A variant is a sampling order and a history policy; its schedule (``fpeval.plan.schedule``) says which
 context is packed. Every step names the latent frames it generates and, for each context group, the
 kernel, the RoPE indices and where the frames come from. Frames are addressed on the video's latent
 timeline: index 0 is the start image, section j covers ``1 + j*S ... (j+1)*S`` (S = section length),
@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from fpeval.schedule import Direction, Gap, Role, Run, Schedule, Section, Tail, layout, parse
+from fpeval.plan.schedule import Direction, Gap, Role, Run, Schedule, Section, Tail, layout, parse
 
 ZERO = None  # a frame that reads as zeros
 
