@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from fpeval.plan.variants import variant
-from fpeval.sampling.engine import generate_latents
+from fpeval.plan.variants import make_plan, variant
+from fpeval.sampling.engine import generate_latents, materialise
 from fpeval.sampling.history import Codebook
 from fpeval.sampling.sampler import flow_sigmas
 
@@ -122,3 +122,32 @@ def test_each_video_is_independent_of_its_batch(name):
     torch.testing.assert_close(pair[1:], alone, rtol=0, atol=0)
     first = generate_latents(history_reader, variant(name), starts[:1], "c", seeds=[3], **kw).latents
     torch.testing.assert_close(pair[:1], first, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "order, schedule",
+    [
+        ("vanilla", "tc_f16k4f4k2f1k1_g9"),
+        ("endpoint", "tc_f16k4f4k2f1k1_g9_x_f1k1"),
+        ("inverted", "f1k1_x_g9_f1k1f4k2f16k4_tc"),
+    ],
+)
+def test_the_tc_tail_summed_incrementally_equals_its_mean_at_every_step(order, schedule):
+    """Across one run's steps the running tc sum gives the tail's mean as the plain gather does, and
+    the memo holds exactly the tail's known frames, each summed once."""
+    plan = make_plan(variant(order, schedule=schedule), 8)
+    torch.manual_seed(0)
+    timeline = torch.zeros(2, 4, plan.total_frames + 1, 4, 4)
+    timeline[:, :, 0] = torch.randn(2, 4, 4, 4)
+    memo, tails = {}, 0
+    for step in plan.steps:
+        plain, running = materialise(step, timeline), materialise(step, timeline, memo)
+        if plain.tail is not None:
+            tails += 1
+            torch.testing.assert_close(running.tail.latents, plain.tail.latents, rtol=1e-6, atol=1e-6)
+            spec = next(s for s in step.context if s.tail)
+            assert memo["tc_frames"] == {t for t in spec.frames if t is not None}
+        for t in step.section:  # the step's section is generated: it now reads as known
+            if t < plan.total_frames:
+                timeline[:, :, t] = torch.randn(2, 4, 4, 4)
+    assert tails >= 3  # the comparison ran on a growing tail, not vacuously

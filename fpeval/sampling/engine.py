@@ -40,18 +40,40 @@ def _gather(timeline: torch.Tensor, frames: Sequence[int | None]) -> torch.Tenso
     return torch.cat([timeline[:, :, t : t + 1] if t is not None else zeros for t in frames], dim=2)
 
 
-def materialise(step: Step, timeline: torch.Tensor) -> SectionContext:
-    """Turn a plan step into tensors read from the latent timeline (unknown frames are zeros)."""
+def materialise(step: Step, timeline: torch.Tensor, memo: dict | None = None) -> SectionContext:
+    """Turn a plan step into tensors read from the latent timeline (unknown frames are zeros).
+
+    ``memo``: one dict kept across the steps of one generation run, so that a ``tc`` tail is summed
+    incrementally (constant work per section however long the video)."""
     groups, tail = [], None
     for spec in step.context:
-        lat = _gather(timeline, spec.frames)
         if spec.tail is not None:
-            if spec.tail == "tc":  # summarised once per section: every model call then costs the same
-                lat = lat.mean(dim=2, keepdim=True)
+            # tc: summarised once per section, so every model call then costs the same
+            lat = _tail_mean(timeline, spec.frames, memo) if spec.tail == "tc" else _gather(timeline, spec.frames)
             tail = TailGroup(lat, torch.tensor(spec.rope), option=spec.tail, kernel=spec.kernel)
         else:
+            lat = _gather(timeline, spec.frames)
             groups.append(ContextGroup(lat, torch.tensor(spec.rope), spec.kernel, spec.role))
     return SectionContext(torch.tensor(step.section_rope), groups, tail)
+
+
+def _tail_mean(timeline: torch.Tensor, frames: Sequence[int | None], memo: dict | None) -> torch.Tensor:
+    """The mean of the tail's frames (unknown frames count as zeros), (B, C, 1, H, W).
+
+    With ``memo``, a running sum: a frame that entered the tail was generated in an earlier step and
+    never changes, so each section adds only the frames new to the tail."""
+    if memo is None:
+        return _gather(timeline, frames).mean(dim=2, keepdim=True)
+    known = [t for t in frames if t is not None]
+    seen: set[int] = memo.get("tc_frames", set())
+    total = memo.get("tc_sum")
+    if total is None or not seen <= set(known):  # first tail, or not a superset: start over
+        seen, total = set(), torch.zeros_like(timeline[:, :, :1])
+    new = [t for t in known if t not in seen]
+    if new:
+        total = total + timeline.index_select(2, torch.tensor(new, device=timeline.device)).sum(2, keepdim=True)
+    memo["tc_frames"], memo["tc_sum"] = seen | set(new), total
+    return total / len(frames)
 
 
 HISTORY_STREAM = 1_000_003  # seed offset of the per-video history-noise generators
@@ -152,9 +174,10 @@ def generate_latents(
     section_of = [-1] * plan.total_frames
     step_of = [-1] * plan.total_frames
     seconds = []
+    memo: dict = {}  # running tc tail sum across the steps
     for step in plan.steps:
         t0 = time.perf_counter()
-        ctx = materialise(step, timeline)
+        ctx = materialise(step, timeline, memo)
         if cfg.discrete:
             ctx = map_history(ctx, codebook.quantise)
         section_len = len(step.section)
