@@ -10,8 +10,10 @@ from fpeval import models
 from fpeval.generation.instrument import (
     WORLD,
     identify,
+    per_clip,
     retention_summary,
     teacher_forced,
+    teacher_forced_curve,
     video_measures,
     world_videos,
     write_instrument_report,
@@ -52,9 +54,14 @@ def test_a_video_that_fades_to_grey_loses_its_start():
 
 
 def test_teacher_forcing_scores_against_independent_values(backend):
-    table = teacher_forced(backend, [0, 1], section=1, sections=3, steps=1)
+    frames = teacher_forced(backend, [0, 1], section=1, sections=3, steps=1)
+    assert frames["frame"].tolist() == list(range(10, 19)) * 2 and frames["offset"].tolist()[:2] == [1, 2]
+    table = per_clip(frames)
     video = world_videos([0, 1], 28)
     truth, last = video[:, 10:19], video[:, 9:10].expand(-1, 9, -1, -1, -1)
+    ae = backend.autoencoder
+    with torch.no_grad():
+        copy = ae.decode(ae.encode(video[:, 9]).unsqueeze(1).expand(-1, 9, -1, -1, -1)).clamp(0, 1)
     for i in range(2):
         assert table.loc[i, "psnr_repeat_last"] == pytest.approx(
             float(psnr(last[i], truth[i]).mean()), rel=1e-6
@@ -62,7 +69,18 @@ def test_teacher_forcing_scores_against_independent_values(backend):
         assert table.loc[i, "ssim_repeat_last"] == pytest.approx(
             float(ssim(last[i], truth[i]).mean()), rel=1e-6
         )
+        assert table.loc[i, "psnr_copy_latent"] == pytest.approx(
+            float(psnr(copy[i], truth[i]).mean()), rel=1e-5
+        )
+        # the frame right after the context is closer to it than the section's last frame is
+        first, final = frames[frames["image"] == i].iloc[[0, -1]]["psnr_repeat_last"]
+        assert first > final
     assert np.isfinite(table["psnr_prediction"]).all() and (table["psnr_autoencoder"] > 0).all()
+    curve = teacher_forced_curve(frames)
+    assert curve["offset"].tolist() == list(range(1, 10))
+    assert curve["psnr_repeat_last"].iloc[0] == pytest.approx(
+        frames[frames["offset"] == 1]["psnr_repeat_last"].mean()
+    )
     # one Euler step from pure noise is the model's expectation itself
     one_step = teacher_forced(backend, [0, 1], section=1, sections=3, steps=1, solver="euler")
     assert one_step["psnr_prediction"].tolist() == one_step["psnr_expectation"].tolist()
@@ -109,6 +127,8 @@ def test_the_report_runs_on_a_tiny_setting(backend, tmp_path):
     assert len(per_video) == 3 * 3 and per_video["image"].tolist()[:3] == [0, 1, 2]
     assert len(tables["retention_per_section"]) == 3 * 3 * 2
     for name in (
+        "teacher_forced_per_frame",
+        "teacher_forced_curve",
         "teacher_forced_per_clip",
         "teacher_forced_summary",
         "retention_summary",

@@ -77,9 +77,10 @@ def teacher_forced(
     shift: float = 3.0,
     solver: str = "unipc",
 ) -> pd.DataFrame:
-    """One section predicted from ground-truth context, per clip: PSNR / SSIM of the model's sample,
-    of its expectation (x0 estimate from pure noise), of repeating the frame before the section, and of
-    the autoencoder round trip of the true section."""
+    """One section predicted from ground-truth context, per clip and frame of the section: PSNR / SSIM
+    of the model's sample, of its expectation (x0 estimate from pure noise), of repeating the frame
+    before the section, of decoding that frame's latent for every frame (what a model that only copies
+    its context would score), and of the autoencoder round trip of the true section (a ceiling)."""
 
     cfg = variant_config(variant)
     plan = make_plan(cfg, sections)
@@ -112,20 +113,40 @@ def teacher_forced(
     truth = video[:, frames]
     repeat = video[:, frames[0] - 1 : frames[0]].expand_as(truth)
     round_trip = ae.decode(latents[:, :, frames].permute(0, 2, 1, 3, 4)).clamp(0, 1).cpu()
+    last = latents[:, :, frames[0] - 1 : frames[0]].expand(-1, -1, len(frames), -1, -1)
+    copy = ae.decode(last.permute(0, 2, 1, 3, 4)).clamp(0, 1).cpu()
+    arms = {
+        "prediction": predicted,
+        "expectation": expected,
+        "repeat_last": repeat,
+        "copy_latent": copy,
+        "autoencoder": round_trip,
+    }
+    scores = {
+        f"{measure}_{name}": torch.stack([fn(pred[i], truth[i]) for i in range(n)])  # (N, S)
+        for name, pred in arms.items()
+        for measure, fn in (("psnr", psnr), ("ssim", ssim))
+    }
     rows = []
     for i, seed in enumerate(seeds):
-        row = {"model": backend.name, "image": int(seed), "variant": variant, "section": section}
-        arms = (
-            ("prediction", predicted),
-            ("expectation", expected),
-            ("repeat_last", repeat),
-            ("autoencoder", round_trip),
-        )
-        for name, pred in arms:
-            row[f"psnr_{name}"] = float(psnr(pred[i], truth[i]).mean())
-            row[f"ssim_{name}"] = float(ssim(pred[i], truth[i]).mean())
-        rows.append(row)
+        for j, frame in enumerate(frames):
+            row = {"model": backend.name, "image": int(seed), "variant": variant, "section": section}
+            row.update(frame=frame, offset=j + 1, **{k: float(v[i, j]) for k, v in scores.items()})
+            rows.append(row)
     return pd.DataFrame(rows)
+
+
+def per_clip(per_frame: pd.DataFrame) -> pd.DataFrame:
+    """Teacher-forcing scores averaged over each clip's section frames."""
+    keys = ["model", "image", "variant", "section"]
+    scores = [c for c in per_frame.columns if c.startswith(("psnr_", "ssim_"))]
+    return per_frame.groupby(keys, sort=False, as_index=False)[scores].mean()
+
+
+def teacher_forced_curve(per_frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean PSNR per frame offset into the section (1 = the frame right after the context), per arm."""
+    scores = [c for c in per_frame.columns if c.startswith("psnr_")]
+    return per_frame.groupby(["model", "offset"], sort=False, as_index=False)[scores].mean()
 
 
 def teacher_forced_summary(per_clip: pd.DataFrame) -> pd.DataFrame:
@@ -134,7 +155,7 @@ def teacher_forced_summary(per_clip: pd.DataFrame) -> pd.DataFrame:
     for model, g in per_clip.groupby("model", sort=False):
         for measure in ("psnr", "ssim"):
             row = {"model": model, "measure": measure}
-            for who in ("prediction", "expectation", "repeat_last", "autoencoder"):
+            for who in ("prediction", "expectation", "repeat_last", "copy_latent", "autoencoder"):
                 est, lo, hi = bootstrap_ci(g[f"{measure}_{who}"])
                 row.update({who: est, f"{who}_low": lo, f"{who}_high": hi})
             d, lo, hi = bootstrap_ci(g[f"{measure}_prediction"] - g[f"{measure}_repeat_last"])
@@ -382,10 +403,12 @@ def write_instrument_report(
                     title=f"{backend.name}: held-out clip {seeds[v]}, {n} sections",
                 )
     tables = {
-        "teacher_forced_per_clip": pd.concat(tf, ignore_index=True),
+        "teacher_forced_per_frame": pd.concat(tf, ignore_index=True),
         "retention_per_section": pd.concat(per_section, ignore_index=True),
         "retention_per_video": pd.concat(per_video, ignore_index=True),
     }
+    tables["teacher_forced_per_clip"] = per_clip(tables["teacher_forced_per_frame"])
+    tables["teacher_forced_curve"] = teacher_forced_curve(tables["teacher_forced_per_frame"])
     tables["teacher_forced_summary"] = teacher_forced_summary(tables["teacher_forced_per_clip"])
     tables["retention_summary"] = retention_summary(tables["retention_per_video"])
     for name, table in tables.items():
