@@ -54,20 +54,49 @@ def store_votes(votes: pd.DataFrame, store_path: Path, study: str) -> int:
 
     store = VoteStore(store_path)
     new = 0
-    for v in votes.itertuples(index=False):
-        vote_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"fpeval:{study}:{v.pair}:{v.annotator}"))
-        new += bool(
-            store.add_vote(
-                vote_id,
-                study,
-                v.pair,
-                v.annotator,
-                v.left,
-                v.right,
-                v.choice,
-                created_at=v.created_at,
+    try:
+        for v in votes.itertuples(index=False):
+            vote_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"fpeval:{study}:{v.pair}:{v.annotator}"))
+            new += bool(
+                store.add_vote(
+                    vote_id,
+                    study,
+                    v.pair,
+                    v.annotator,
+                    v.left,
+                    v.right,
+                    v.choice,
+                    created_at=v.created_at,
+                )
             )
+    finally:
+        store.close()
+    return new
+
+
+def rejudge(votes: pd.DataFrame, store_path: Path, study: str) -> int:
+    """Replace a run's judge votes after its content changed (rows added, a model retrained): the judge's
+    earlier votes on the same pairs are stale, so the store is rebuilt beside the old one and swapped
+    in. Refused when the store holds anyone's votes but the judge's (those are never dropped)."""
+    from fpeval.votes.store import VoteStore
+
+    store = VoteStore(store_path)
+    try:
+        people = store.votes(annotators="humans")
+    finally:
+        store.close()
+    if not people.empty:
+        raise ValueError(
+            f"{store_path} holds {len(people)} votes by people and its judge votes are stale; "
+            "move the people's votes to a study of their own (`fpeval votes design`) and rerun"
         )
+    fresh = store_path.with_name(store_path.name + ".new")
+    for stale in (fresh, *(fresh.with_name(fresh.name + s) for s in ("-wal", "-shm"))):
+        stale.unlink(missing_ok=True)
+    new = store_votes(votes, fresh, study)
+    for side in ("-wal", "-shm"):  # the closed old store's journal files must not meet the new store
+        store_path.with_name(store_path.name + side).unlink(missing_ok=True)
+    fresh.replace(store_path)
     return new
 
 
@@ -87,7 +116,12 @@ def judge_run(grid: Grid, per_video: pd.DataFrame, out: Path) -> pd.DataFrame | 
     votes = judge_votes(per_video, metrics, spec.name, spec.margin)
     if votes.empty:
         return None
-    store_votes(votes, out / "votes.sqlite", grid.name)
+    from fpeval.votes.store import ConflictingVote
+
+    try:
+        store_votes(votes, out / "votes.sqlite", grid.name)
+    except ConflictingVote:  # judged before on other content: those votes are stale
+        rejudge(votes, out / "votes.sqlite", grid.name)
     table = rating_table(votes)
     table.insert(0, "source", ratings_source(f"judge:{spec.name}", table))
     return table
