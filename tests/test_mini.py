@@ -383,3 +383,33 @@ def test_a_causal_model_reuses_its_context_keys_and_values_across_sampler_steps(
     plain_ctx = materialise(step, timeline)
     small_model()(x, s, plain_ctx, cond)
     assert plain_ctx.cache == {}
+
+
+def test_a_sections_context_is_embedded_once_and_reused_exactly():
+    """Sampling without gradients stores the packed context on ``SectionContext.cache``; later steps give
+    bit-identical outputs to a fresh context, a noised copy (DiffusionForcing) embeds its own, and a
+    training forward (gradients on) stores nothing."""
+    from fpeval.sampling.contract import noise_history
+
+    model = small_model()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    step = make_plan(variant("vanilla", schedule="tc_f16k4f4k2f1k1_g9"), 4).steps[3]
+    timeline = torch.randn(2, 8, 38, 8, 8)
+    cond = MiniCondition(timeline[:, :, :1])
+    x, s = torch.randn(2, 8, 9, 8, 8), torch.tensor([0.7, 0.7])
+    ctx = materialise(step, timeline)
+    assert ctx.tail is not None  # the tail's tokens are cached too
+    with torch.no_grad():
+        first = model(x, s, ctx, cond)
+        assert any(k[0] == "packed_context" for k in ctx.cache if isinstance(k, tuple))
+        again = model(x * 0.5, s * 0.5, ctx, cond)
+        fresh = model(x * 0.5, s * 0.5, materialise(step, timeline), cond)
+        assert torch.equal(again, fresh) and not torch.equal(first, again)
+        noised = noise_history(ctx, 0.5, [torch.Generator().manual_seed(i) for i in range(2)])
+        assert not noised.cache
+        out = model(x, s, noised, cond)
+        assert not torch.equal(out, first)
+    trained = materialise(step, timeline)
+    model(x, s, trained, cond).sum().backward()
+    assert not trained.cache

@@ -216,7 +216,9 @@ class FramePackMini(nn.Module):
         self, x: torch.Tensor, sigma: torch.Tensor, context: SectionContext, cond: MiniCondition
     ) -> torch.Tensor:
         b, c, t, h, w = x.shape
-        packed = self.embed(x, context.section_indices, context.groups, context.tail)
+        # the context's tokens are the same at every sampler step of a section (no gradients to keep)
+        cache = None if torch.is_grad_enabled() else context.cache
+        packed = self.embed(x, context.section_indices, context.groups, context.tail, cache)
         tokens = packed.tokens
         # per-token noise level: section at sigma, context groups at their own level (0 = clean)
         levels = context.group_sigmas or [0.0] * len(context.groups)

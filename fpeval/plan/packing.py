@@ -261,8 +261,12 @@ class PackedPatchEmbed(nn.Module):
         section_indices: IndexLike,
         context: Sequence[ContextGroup] = (),
         tail: TailGroup | None = None,
+        cache: dict | None = None,
     ) -> PackedTokens:
-        """Embed ``section`` (B, C, T, H, W) noisy latents with their clean ``context`` and ``tail``."""
+        """Embed ``section`` (B, C, T, H, W) noisy latents with their clean ``context`` and ``tail``.
+
+        ``cache``: a dict that lives as long as this context (``SectionContext.cache``); the context's
+        tokens and rotary tables do not depend on the section, so a sampler's later steps reuse them."""
         self._check_latents(section, "section", None)
         device = section.device
         p = self.patch_size
@@ -271,17 +275,13 @@ class PackedPatchEmbed(nn.Module):
             raise ValueError(f"section: latent size {h}x{w} is not a multiple of the patch size {p}")
         gh, gw = h // p, w // p
 
-        pieces: list[tuple[str, int, torch.Tensor, torch.Tensor, torch.Tensor]] = []
-        if tail is not None:
-            pieces.append(self._tail(tail, section, gh, gw))
-        for i, group in enumerate(sorted(context, key=lambda g: -g.kernel)):
-            what = f"context group {i} ({group.role}, k{group.kernel})"
-            self._check_latents(group.latents, what, section)
-            idx = self._indices(group.indices, group.latents.shape[2], what, device)
-            tokens = self._embed(group.latents, group.kernel)
-            cos, sin = self.rope.grid(idx, gh, gw)
-            cos, sin = pool_rotary(cos, group.kernel), pool_rotary(sin, group.kernel)
-            pieces.append((group.role, group.kernel, tokens, _flat(cos), _flat(sin)))
+        key = ("packed_context", section.shape[0], gh, gw, section.dtype, device)
+        if cache is not None and key in cache:
+            pieces = list(cache[key])
+        else:
+            pieces = self._context_pieces(section, context, tail, gh, gw)
+            if cache is not None:
+                cache[key] = tuple(pieces)
 
         idx = self._indices(section_indices, t, "section", device)
         proj = self.section_proj if self.section_proj is not None else self.proj["k1"]
@@ -301,6 +301,21 @@ class PackedPatchEmbed(nn.Module):
             section_grid=(t, gh, gw),
             spans=spans,
         )
+
+    def _context_pieces(self, section, context: Sequence[ContextGroup], tail: TailGroup | None, gh: int, gw: int):
+        """(role, kernel, tokens, cos, sin) of the tail and every context group, in token order."""
+        pieces: list[tuple[str, int, torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        if tail is not None:
+            pieces.append(self._tail(tail, section, gh, gw))
+        for i, group in enumerate(sorted(context, key=lambda g: -g.kernel)):
+            what = f"context group {i} ({group.role}, k{group.kernel})"
+            self._check_latents(group.latents, what, section)
+            idx = self._indices(group.indices, group.latents.shape[2], what, section.device)
+            tokens = self._embed(group.latents, group.kernel)
+            cos, sin = self.rope.grid(idx, gh, gw)
+            cos, sin = pool_rotary(cos, group.kernel), pool_rotary(sin, group.kernel)
+            pieces.append((group.role, group.kernel, tokens, _flat(cos), _flat(sin)))
+        return pieces
 
     def _tail(self, tail: TailGroup, section: torch.Tensor, gh: int, gw: int):
         what = f"tail ({tail.option})"
