@@ -302,7 +302,9 @@ class PackedPatchEmbed(nn.Module):
             spans=spans,
         )
 
-    def _context_pieces(self, section, context: Sequence[ContextGroup], tail: TailGroup | None, gh: int, gw: int):
+    def _context_pieces(
+        self, section, context: Sequence[ContextGroup], tail: TailGroup | None, gh: int, gw: int
+    ):
         """(role, kernel, tokens, cos, sin) of the tail and every context group, in token order."""
         pieces: list[tuple[str, int, torch.Tensor, torch.Tensor, torch.Tensor]] = []
         if tail is not None:

@@ -49,7 +49,11 @@ def materialise(step: Step, timeline: torch.Tensor, memo: dict | None = None) ->
     for spec in step.context:
         if spec.tail is not None:
             # tc: summarised once per section, so every model call then costs the same
-            lat = _tail_mean(timeline, spec.frames, memo) if spec.tail == "tc" else _gather(timeline, spec.frames)
+            lat = (
+                _tail_mean(timeline, spec.frames, memo)
+                if spec.tail == "tc"
+                else _gather(timeline, spec.frames)
+            )
             tail = TailGroup(lat, torch.tensor(spec.rope), option=spec.tail, kernel=spec.kernel)
         else:
             lat = _gather(timeline, spec.frames)
@@ -71,7 +75,9 @@ def _tail_mean(timeline: torch.Tensor, frames: Sequence[int | None], memo: dict 
         seen, total = set(), torch.zeros_like(timeline[:, :, :1])
     new = [t for t in known if t not in seen]
     if new:
-        total = total + timeline.index_select(2, torch.tensor(new, device=timeline.device)).sum(2, keepdim=True)
+        total = total + timeline.index_select(2, torch.tensor(new, device=timeline.device)).sum(
+            2, keepdim=True
+        )
     memo["tc_frames"], memo["tc_sum"] = seen | set(new), total
     return total / len(frames)
 
