@@ -39,8 +39,7 @@ def test_quick_config_has_every_variant_family():
     from fpeval.plan.variants import VARIANTS
 
     grid, _ = load_grid(CONFIGS / "quick.yaml")
-    # causal needs a causally fine-tuned model, which the package does not ship yet
-    assert {r.variant for r in grid.rows} == set(VARIANTS) - {"causal"}
+    assert {r.variant for r in grid.rows} == set(VARIANTS)
 
 
 @pytest.mark.parametrize(

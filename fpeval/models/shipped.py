@@ -9,8 +9,9 @@ WEIGHTS = Path(__file__).resolve().parent / "weights"
 MINI_MODELS = {  # trained on the unbounded-appearance world with the 4x autoencoder (see each card)
     "mini-v2": ("mini-v2", "mini-v2-ae"),  # base recipe
     "mini-v2-df": ("mini-v2-df", "mini-v2-ae"),  # DiffusionForcing, random sigma_train
-    "mini-v2-df-0.1": ("mini-v2-df-0.1", "mini-v2-ae"),  # DiffusionForcing, sigma_train = 0.1
+    "mini-v2-df-0.1": ("mini-v2-df-0.1", "mini-v2-ae"),  # DiffusionForcing, sigma_train = 0.1 (adapters)
     "mini-v2-discrete": ("mini-v2-discrete", "mini-v2-ae"),  # +D, with its K = 128 codebook
+    "mini-v2-causal": ("mini-v2-causal", "mini-v2-ae"),  # block-causal attention (adapters)
 }
 
 
