@@ -140,8 +140,8 @@ def variant_list() -> None:
     from fpeval.plan.variants import VARIANTS, variant
 
     for name in VARIANTS:
-        cfg = variant(name)
-        typer.echo(f"{cfg.label:<32} {cfg.order:<9} {cfg.schedule}")
+        config = variant(name)
+        typer.echo(f"{config.label:<32} {config.order:<9} {config.schedule}")
 
 
 @variant_app.command("show")
@@ -592,13 +592,13 @@ def generate_cmd(
     from fpeval.sampling.history import Codebook
     from metrics.frames import resolve_device
 
-    cfg = _generation_variant(variant_name, schedule, sigma_test, steps, seed, solver)
+    config = _generation_variant(variant_name, schedule, sigma_test, steps, seed, solver)
     device = resolve_device(device) if device is not None else None
     from fpeval import models
     from fpeval.plan.variants import make_plan
 
     chosen = model or os.environ.get("FPEVAL_HUNYUAN_FRAMEPACK")
-    if chosen is not None and (problem := models.plan_problem(chosen, make_plan(cfg, sections), cfg)):
+    if chosen is not None and (problem := models.plan_problem(chosen, make_plan(config, sections), config)):
         raise ValueError(problem)  # before any weights load
     to_tensor(image)  # validate inputs before loading anything
     if end_image is not None:
@@ -607,7 +607,7 @@ def generate_cmd(
     backend = _load_backend(model, device, dtype, offload, prompt_embeds, guidance)
     result = generate(
         backend,
-        cfg,
+        config,
         image,
         prompt,
         sections=sections,
@@ -618,7 +618,7 @@ def generate_cmd(
         end_image=end_image,
         codebook=book,
     )
-    for video in _write_videos(result, cfg, out, backend.fps, image):
+    for video in _write_videos(result, config, out, backend.fps, image):
         typer.echo(f"wrote {video}")
 
 
@@ -628,7 +628,7 @@ def _generation_variant(name: str, schedule, sigma_test, steps: int, seeds: list
     from fpeval.runs.grid import MAX_SEED, SOLVERS
 
     overrides = {k: v for k, v in dict(schedule=schedule, sigma_test=sigma_test).items() if v is not None}
-    cfg = variant(name, **overrides)
+    config = variant(name, **overrides)
     if steps < 1:
         raise ValueError(f"--steps must be >= 1, got {steps}")
     bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
@@ -636,10 +636,10 @@ def _generation_variant(name: str, schedule, sigma_test, steps: int, seeds: list
         raise ValueError(f"--seed must be in 0..{MAX_SEED}, got {bad}")
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; accepted: {', '.join(SOLVERS)}")
-    return cfg
+    return config
 
 
-def _write_videos(result, cfg, out: Path, fps: float, image: Path) -> list[Path]:
+def _write_videos(result, config, out: Path, fps: float, image: Path) -> list[Path]:
     """Per seed: ``<variant>_seed<S>.mp4``, its JSON sidecar and its latents, each written atomically."""
     from safetensors.torch import save_file
 
@@ -648,7 +648,7 @@ def _write_videos(result, cfg, out: Path, fps: float, image: Path) -> list[Path]
 
     written = []
     for i, meta in enumerate(result.metadata):
-        stem = f"{cfg.name}_seed{meta['seed']}".replace("+", "plus")
+        stem = f"{config.name}_seed{meta['seed']}".replace("+", "plus")
         video = write_mp4(out / f"{stem}.mp4", result.frames[i], fps=fps)
         with atomic_path(out / f"{stem}.latents.safetensors") as tmp:
             save_file({"latents": result.latents[i].contiguous().cpu()}, str(tmp))

@@ -193,3 +193,31 @@ def test_causal_cache_script_runs_and_checks_both_arms_agree():
 def test_sampler_overhead_script_checks_both_arms_agree_before_timing():
     out = _run("sampler_overhead.py", "--sections", "2", "--steps", "2", "--repeats", "2")
     assert "outputs equal within 1e-05" in out and "fpeval / diffusers = " in out
+
+
+def test_main_job_counts_cpu_attention_and_every_row(tmp_path):
+    import torch
+    import torch.nn.functional as F
+    import yaml
+    from main_job import grid_flops  # registers the CPU attention formula
+    from torch.utils.flop_counter import FlopCounterMode
+
+    q, k, v = torch.randn(2, 4, 50, 16), torch.randn(2, 4, 70, 16), torch.randn(2, 4, 70, 16)
+    with FlopCounterMode(display=False) as counter:
+        F.scaled_dot_product_attention(q, k, v)
+    assert counter.get_total_flops() == 2 * (2 * 2 * 4 * 50 * 70 * 16)  # QK^T and PV
+    config = dict(
+        name="tiny",
+        model="mini-v2",
+        samples=dict(heldout=3, seeds=[0]),
+        sections=1,
+        sampler=dict(steps=2, shift=3.0, solver="unipc"),
+        rows=[dict(name="a", variant="vanilla"), dict(name="b", variant="inverted")],
+    )
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    rows = grid_flops(path)
+    assert [r["row"] for r in rows] == ["a", "b"]
+    assert all(r["sampling"] > 0 and r["decoding"] > 0 for r in rows)
+    # three videos per row: the decoder's FLOPs are three times one video's 10 frames
+    assert rows[0]["decoding"] == rows[1]["decoding"] and rows[0]["decoding"] % 3 == 0

@@ -124,3 +124,18 @@ def test_fpeval_imports_follow_the_stages():
     assert not backwards, backwards
     cycles = {tuple(sorted((a, b))) for a, b in edges if (b, a) in edges}
     assert cycles <= KNOWN_CYCLES, cycles - KNOWN_CYCLES
+
+
+def test_no_function_is_longer_than_a_reader_can_hold():
+    """No function of fpeval, metrics or benchmarks is over 80 lines (docstring included)."""
+    import ast
+
+    long = []
+    for folder in ("fpeval", "metrics", "benchmarks"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    lines = node.end_lineno - node.lineno + 1
+                    if lines > 80:
+                        long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, long

@@ -69,8 +69,8 @@ def generate(
     decode: bool = True,
 ) -> GenerationOutput:
     """Generate one video per seed from ``image`` (one image, or a list with one per seed)."""
-    cfg = variant(config) if isinstance(config, str) else config
-    if codebook is None and cfg.discrete:
+    config = variant(config) if isinstance(config, str) else config
+    if codebook is None and config.discrete:
         codebook = getattr(backend, "codebook", None)  # a +D checkpoint ships its codebook
     seeds = [int(s) for s in seeds]
     images, prompts = _batch(backend, image, prompt, seeds)
@@ -90,7 +90,7 @@ def generate(
     )
     result = generate_latents(
         backend.denoiser,
-        cfg,
+        config,
         start,
         cond,
         sections=sections,
@@ -108,7 +108,7 @@ def generate(
         video = backend.decode(result.latents)  # (B, F, H, W, 3) in [0, 1]
         frames = (video.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
     settings = dict(sections=sections, steps=steps, solver=solver, shift=shift, cfg_scale=cfg_scale)
-    meta = _sidecars(backend, cfg, result, seeds, prompts, settings)
+    meta = _sidecars(backend, config, result, seeds, prompts, settings)
     return GenerationOutput(result.latents, frames, meta)
 
 
@@ -131,7 +131,7 @@ def _batch(backend: Backend, image, prompt, seeds: list[int]) -> tuple[torch.Ten
     return images, prompts
 
 
-def _sidecars(backend: Backend, cfg: VariantConfig, result, seeds, prompts, settings: dict) -> list[dict]:
+def _sidecars(backend: Backend, config: VariantConfig, result, seeds, prompts, settings: dict) -> list[dict]:
     """Per video: how it was made (variant, plan, sampler, seed, provenance) and which section and
     plan step produced each pixel frame."""
     from fpeval import __version__
@@ -142,8 +142,8 @@ def _sidecars(backend: Backend, cfg: VariantConfig, result, seeds, prompts, sett
     return [
         dict(
             backend=backend.name,
-            variant=cfg.label,
-            variant_config=cfg.model_dump(),
+            variant=config.label,
+            variant_config=config.model_dump(),
             schedule=result.plan.schedule,
             seed=seed,
             prompt=None if from_embeddings else prompts[i],  # the embeddings file is in provenance

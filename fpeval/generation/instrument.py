@@ -82,8 +82,8 @@ def teacher_forced(
     before the section, of decoding that frame's latent for every frame (what a model that only copies
     its context would score), and of the autoencoder round trip of the true section (a ceiling)."""
 
-    cfg = variant_config(variant)
-    plan = make_plan(cfg, sections)
+    config = variant_config(variant)
+    plan = make_plan(config, sections)
     if not 0 <= section < len(plan.steps):
         raise ValueError(
             f"section must be in 0..{len(plan.steps) - 1} for a {sections}-section plan, got {section}"
@@ -104,11 +104,11 @@ def teacher_forced(
     n, c, _, h, w = latents.shape
     x = seeded_noise((n, c, len(frames), h, w), generators, device=dev)
     cond = backend.condition([""] * n, video[:, 0].to(dev))
-    out = sample_section(backend.denoiser, cfg, ctx, cond, x, flow_sigmas(steps, shift), solver, history)
+    out = sample_section(backend.denoiser, config, ctx, cond, x, flow_sigmas(steps, shift), solver, history)
     predicted = backend.decode(out).permute(0, 1, 4, 2, 3).clamp(0, 1).cpu()  # (N, S, 3, H, W)
     # the model's expectation of the section: its x0 estimate from pure noise (one Euler step from
     # sigma 1 to 0), i.e. its conditional mean, which a sample scatters around
-    mean = sample_section(backend.denoiser, cfg, ctx, cond, x, flow_sigmas(1, shift), "euler", history)
+    mean = sample_section(backend.denoiser, config, ctx, cond, x, flow_sigmas(1, shift), "euler", history)
     expected = backend.decode(mean).permute(0, 1, 4, 2, 3).clamp(0, 1).cpu()
     truth = video[:, frames]
     repeat = video[:, frames[0] - 1 : frames[0]].expand_as(truth)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -59,6 +60,21 @@ class Plan:
         return json.dumps(self.to_dict())
 
 
+class Order(str, Enum):
+    """The order a variant generates its sections in."""
+
+    FORWARD = "forward"  # start to end
+    INVERTED = "inverted"  # end to start (inverted anti-drifting)
+    ENDPOINT = "endpoint"  # the first and the last section first, then forward (endpoint anti-drifting)
+    REPEAT = "repeat"  # forward, each section a fresh image-to-video run from the last frame so far
+
+    def __str__(self) -> str:
+        return self.value
+
+
+ORDERS = tuple(o.value for o in Order)
+
+
 class VariantConfig(BaseModel):
     """A sampling variant with its parameters. ``name`` is a stable key of ``VARIANTS``."""
 
@@ -66,9 +82,7 @@ class VariantConfig(BaseModel):
 
     name: str
     schedule: str
-    order: str = Field(
-        description="'forward', 'inverted', 'endpoint' or 'repeat' (image-to-video from the last frame)"
-    )
+    order: Order
     discrete: bool = False
     sigma_test: float = 0.0
     history_guidance: float = 1.0
@@ -76,6 +90,13 @@ class VariantConfig(BaseModel):
         default=False,
         description="needs a model fine-tuned with block-causal attention over time (Table 2's causal row)",
     )
+
+    @field_validator("order", mode="before")
+    @classmethod
+    def _known_order(cls, v):
+        if v not in ORDERS:
+            raise ValueError(f"order must be one of {', '.join(ORDERS)}; got {v!r}")
+        return v
 
     @field_validator("schedule")
     @classmethod
@@ -99,21 +120,19 @@ class VariantConfig(BaseModel):
 
     @model_validator(mode="after")
     def _schedule_fits_order(self) -> VariantConfig:
-        plan = parse(self.schedule)
-        if self.order not in ORDERS:
-            raise ValueError(f"order must be one of {', '.join(ORDERS)}; got {self.order!r}")
-        want = Direction.INVERTED if self.order == "inverted" else Direction.FORWARD
-        if plan.direction is not want:
+        parsed = parse(self.schedule)
+        want = Direction.INVERTED if self.order is Order.INVERTED else Direction.FORWARD
+        if parsed.direction is not want:
             raise ValueError(
-                f"variant {self.name!r} samples {self.order} but schedule {self.schedule} is {plan.direction.value}"
+                f"variant {self.name!r} samples {self.order} but schedule {self.schedule} is {parsed.direction.value}"
             )
-        has_endpoint = any(r.role is Role.ENDPOINT for r in plan.runs)
+        has_endpoint = any(r.role is Role.ENDPOINT for r in parsed.runs)
         if (self.order == "endpoint") != has_endpoint:
             raise ValueError(
                 f"variant {self.name!r}: endpoint sampling needs exactly a schedule with an endpoint ('..._gN_x_f1k1'); "
                 f"got {self.schedule}"
             )
-        if plan.discrete and not self.discrete:
+        if parsed.discrete and not self.discrete:
             object.__setattr__(self, "discrete", True)
         return self
 
@@ -132,7 +151,6 @@ class VariantConfig(BaseModel):
         return self.name + (f"({', '.join(extra)})" if extra else "")
 
 
-ORDERS = ("forward", "inverted", "endpoint", "repeat")
 VANILLA_F1 = "f1k1_td_f16k4f2k2f1k1_g9"
 INVERTED = "f1k1_x_g9_f1k1f2k2f16k4_td"
 ENDPOINT = "td_f16k4f4k2f1k1_g9_x_f1k1"
@@ -190,7 +208,7 @@ def _known(t: int, known: set[int]) -> int | None:
 
 
 def _step(
-    plan: Schedule,
+    schedule: Schedule,
     index: int,
     section: tuple[int, ...],
     history_frames: list[int],
@@ -201,15 +219,15 @@ def _step(
     extra_section: tuple[int, ...] = (),
 ) -> Step:
     """Materialise one step's specs from the schedule's layout (RoPE) and timeline frames."""
-    n_tail = len(tail_frames) if plan.tail in ("ta", "tc") else 0
-    places = layout(plan, gaps=gaps, tail_frames=n_tail)
-    history = plan.history
+    n_tail = len(tail_frames) if schedule.tail in ("ta", "tc") else 0
+    places = layout(schedule, gaps=gaps, tail_frames=n_tail)
+    history = schedule.history
     specs: list[ContextSpec] = []
     section_rope: tuple[int, ...] = ()
     extra_rope: tuple[int, ...] = ()
     p = 0
     anchor_no = 0
-    for part in plan.parts:
+    for part in schedule.parts:
         if isinstance(part, Run):
             segs = places[p : p + len(part.segments)]
             p += len(part.segments)
@@ -229,7 +247,9 @@ def _step(
             p += 1
             if n_tail:
                 frames = tuple(_known(t, known) for t in tail_frames)
-                specs.append(ContextSpec("tail", max(plan.kernels), frames, place.indices, tail=part.option))
+                specs.append(
+                    ContextSpec("tail", max(schedule.kernels), frames, place.indices, tail=part.option)
+                )
         elif isinstance(part, Section):
             section_rope = places[p].indices
             p += 1
@@ -238,33 +258,33 @@ def _step(
 
 def make_plan(config: VariantConfig | str, sections: int, end_image: bool = False) -> Plan:
     """The ordered generation steps of ``config`` for a video of ``sections`` sections."""
-    cfg = variant(config) if isinstance(config, str) else config
+    config = variant(config) if isinstance(config, str) else config
     if not isinstance(sections, int) or isinstance(sections, bool) or sections < 1:
         raise ValueError(f"sections must be an integer >= 1, got {sections!r}")
-    if end_image and cfg.order != "inverted":
-        raise ValueError(f"an end image is only used by inverted sampling, not by {cfg.name!r}")
-    plan = cfg.plan_schedule
-    s = plan.section.frames
+    if end_image and config.order != "inverted":
+        raise ValueError(f"an end image is only used by inverted sampling, not by {config.name!r}")
+    schedule = config.plan_schedule
+    s = schedule.section.frames
     n = sections
     total = 1 + n * s
     end_slot = total  # where an end image sits on the timeline
-    capacity = plan.history_capacity
-    anchors = plan.anchors
+    capacity = schedule.history_capacity
+    anchors = schedule.anchors
     known: set[int] = {0} | ({end_slot} if end_image else set())
     steps: list[Step] = []
 
     def start_frames(run: Run) -> list[int]:
         return list(range(run.frames))
 
-    if cfg.order in ("forward", "endpoint", "repeat"):
+    if config.order in ("forward", "endpoint", "repeat"):
         order = list(range(n))
-        if cfg.order == "endpoint" and n >= 2:
+        if config.order == "endpoint" and n >= 2:
             order = [0] + list(range(1, n - 1))  # step 0 also makes the last section
         for k, j in enumerate(order):
             sec = _section_frames(j, s)
             first = sec[0]
             # repeat: the previous section's last frame is the only thing this section may see
-            step_known = {first - 1} if cfg.order == "repeat" else known
+            step_known = {first - 1} if config.order == "repeat" else known
             history_frames = list(range(first - capacity, first))
             tail = list(range(0, first - capacity)) if first - capacity > 0 else []
             anchor_frames: dict[int, list[int]] = {}
@@ -272,18 +292,20 @@ def make_plan(config: VariantConfig | str, sections: int, end_image: bool = Fals
             for a, run in enumerate(anchors):
                 if run.role is Role.START_FRAME:
                     anchor_frames[a] = (
-                        [first - 1] * run.frames if cfg.order == "repeat" else start_frames(run)
+                        [first - 1] * run.frames if config.order == "repeat" else start_frames(run)
                     )
-                    oldest = first - capacity - (len(tail) if plan.tail in ("ta", "tc") else 0)
+                    oldest = first - capacity - (len(tail) if schedule.tail in ("ta", "tc") else 0)
                     gap = max(0, oldest - run.frames)
                 else:  # endpoint: the first frames of the last section
                     end_sec = _section_frames(n - 1, s)
                     anchor_frames[a] = list(end_sec[: run.frames])
                     gap = max(0, end_sec[0] - (sec[-1] + 1))
                 gaps.append(gap)
-            gaps = _gaps_in_name_order(plan, gaps)
-            extra = _section_frames(n - 1, s) if (cfg.order == "endpoint" and k == 0 and n >= 2) else ()
-            steps.append(_step(plan, k, sec, history_frames, tail, anchor_frames, gaps, step_known, extra))
+            gaps = _gaps_in_name_order(schedule, gaps)
+            extra = _section_frames(n - 1, s) if (config.order == "endpoint" and k == 0 and n >= 2) else ()
+            steps.append(
+                _step(schedule, k, sec, history_frames, tail, anchor_frames, gaps, step_known, extra)
+            )
             known |= set(sec) | set(extra)
     else:
         paddings = inverted_paddings(n)
@@ -294,21 +316,21 @@ def make_plan(config: VariantConfig | str, sections: int, end_image: bool = Fals
             history_frames = list(range(after, after + capacity))
             tail = list(range(after + capacity, end_slot))
             anchor_frames = {a: start_frames(run) for a, run in enumerate(anchors)}
-            gaps = [paddings[k] * s] * sum(isinstance(q, Gap) for q in plan.parts)
-            steps.append(_step(plan, k, sec, history_frames, tail, anchor_frames, gaps, known))
+            gaps = [paddings[k] * s] * sum(isinstance(q, Gap) for q in schedule.parts)
+            steps.append(_step(schedule, k, sec, history_frames, tail, anchor_frames, gaps, known))
             # as in the official loop, the end image is the first step's k1 history only
             known = (known - {end_slot}) | set(sec)
-    return Plan(cfg.label, str(plan), n, s, total, tuple(steps))
+    return Plan(config.label, str(schedule), n, s, total, tuple(steps))
 
 
-def _gaps_in_name_order(plan: Schedule, anchor_gaps: list[int]) -> list[int]:
+def _gaps_in_name_order(schedule: Schedule, anchor_gaps: list[int]) -> list[int]:
     """The length of every 'x' in name order: the gap of the anchor run on its far side from ``gN``."""
-    runs = [i for i, q in enumerate(plan.parts) if isinstance(q, Run)]
-    anchor_index = {id(r): a for a, r in enumerate(plan.anchors)}
-    g = plan.parts.index(plan.section)
+    runs = [i for i, q in enumerate(schedule.parts) if isinstance(q, Run)]
+    anchor_index = {id(r): a for a, r in enumerate(schedule.anchors)}
+    g = schedule.parts.index(schedule.section)
     gaps = []
-    for i, part in enumerate(plan.parts):
+    for i, part in enumerate(schedule.parts):
         if isinstance(part, Gap):
             beyond = max(r for r in runs if r < i) if i < g else min(r for r in runs if r > i)
-            gaps.append(anchor_gaps[anchor_index[id(plan.parts[beyond])]])
+            gaps.append(anchor_gaps[anchor_index[id(schedule.parts[beyond])]])
     return gaps

@@ -332,8 +332,8 @@ def check(grid: Grid, base: Path = Path(".")) -> list[str]:
     problems = []
     for row in grid.rows:
         try:
-            cfg = row.variant_config()
-            plan = make_plan(cfg, grid.sections)
+            config = row.variant_config()
+            plan = make_plan(config, grid.sections)
         except ValueError as e:
             problems.append(f"row {row.name!r}: {e}")
             continue
@@ -348,14 +348,14 @@ def check(grid: Grid, base: Path = Path(".")) -> list[str]:
         if missing:
             problems.append(f"row {row.name!r}: the weights of {model!r} are missing: {', '.join(missing)}")
             continue
-        reason = plan_problem(model, plan, cfg)
+        reason = plan_problem(model, plan, config)
         if reason:
             problems.append(f"row {row.name!r}: {reason}")
-        if cfg.discrete:
+        if config.discrete:
             book = codebook_path(mini_files(model)[0] if model in MINI_MODELS else model)
             if not book.exists():
                 problems.append(
-                    f"row {row.name!r}: variant {cfg.label} needs a +D codebook; {model!r} has none "
+                    f"row {row.name!r}: variant {config.label} needs a +D codebook; {model!r} has none "
                     f"(looked for {book})"
                     + ("" if model == "mini-v2-discrete" else "; use model mini-v2-discrete")
                 )

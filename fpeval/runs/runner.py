@@ -95,11 +95,11 @@ def run_batch(grid: Grid, batch: list[Item], out: Path, device: str = "cpu") -> 
     out = Path(out)
     row = batch[0].row
     backend = _backend(batch[0].model, device)
-    cfg = row.variant_config()
+    config = row.variant_config()
     t0 = time.perf_counter()
     result = generate(
         backend,
-        cfg,
+        config,
         [start_image(item.image_source) for item in batch],
         grid.samples.prompt,
         sections=grid.sections,
@@ -118,7 +118,7 @@ def run_batch(grid: Grid, batch: list[Item], out: Path, device: str = "cpu") -> 
         frames = result.frames[i]
         ids = dict(
             row=row.name,
-            variant=cfg.label,
+            variant=config.label,
             schedule=meta["schedule"],
             model=item.model,
             image=item.image,

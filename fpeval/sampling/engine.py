@@ -88,7 +88,7 @@ HISTORY_STREAM = 1_000_003  # seed offset of the per-video history-noise generat
 @torch.no_grad()
 def sample_section(
     denoiser: Denoiser,
-    cfg: VariantConfig,
+    config: VariantConfig,
     ctx: SectionContext,
     cond: Any,
     x: torch.Tensor,
@@ -103,15 +103,15 @@ def sample_section(
 
     def model_for(conditioning, history_level: float | None = None):
         def velocity(xt: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-            level = cfg.sigma_test * float(sigma[0]) if history_level is None else history_level
+            level = config.sigma_test * float(sigma[0]) if history_level is None else history_level
             cur = noise_history(ctx, level, history_generators) if level > 0 else ctx
             return denoiser(xt, sigma, cur, conditioning)
 
         return velocity
 
     model = model_for(cond)
-    if cfg.history_guidance != 1.0:  # fully-noised history on the unconditional side
-        model = guided(model, model_for(cond, history_level=1.0), cfg.history_guidance)
+    if config.history_guidance != 1.0:  # fully-noised history on the unconditional side
+        model = guided(model, model_for(cond, history_level=1.0), config.history_guidance)
     if cfg_scale != 1.0:
         if uncond is None:
             raise ValueError("cfg_scale != 1 needs uncond conditioning")
@@ -145,13 +145,13 @@ def generate_latents(
     ``seq_len`` (default: the section's k1 tokens). Real CFG runs when ``cfg_scale != 1`` with
     ``uncond`` conditioning; history guidance comes from the variant.
     """
-    cfg = variant(config) if isinstance(config, str) else config
-    if cfg.causal and not getattr(denoiser, "causal", False):
+    config = variant(config) if isinstance(config, str) else config
+    if config.causal and not getattr(denoiser, "causal", False):
         raise ValueError(
-            f"variant {cfg.label} needs a model fine-tuned with block-causal attention; this one was not "
+            f"variant {config.label} needs a model fine-tuned with block-causal attention; this one was not "
             "(fine-tune one with `fpeval train causal`)"
         )
-    plan = make_plan(cfg, sections, end_image=end_latents is not None)
+    plan = make_plan(config, sections, end_image=end_latents is not None)
     if start_latents.ndim != 5 or start_latents.shape[2] != 1:
         raise ValueError(f"start_latents must be (B, C, 1, H, W), got {tuple(start_latents.shape)}")
     b, c, _, h, w = start_latents.shape
@@ -161,9 +161,9 @@ def generate_latents(
         generators = [torch.Generator(device=start_latents.device).manual_seed(int(s)) for s in seeds]
     if len(generators) != b:
         raise ValueError(f"need one seed per video: batch {b}, seeds {len(generators)}")
-    if cfg.discrete and codebook is None:
+    if config.discrete and codebook is None:
         raise ValueError(
-            f"variant {cfg.label} uses discrete history: pass a codebook (fpeval.sampling.history.Codebook)"
+            f"variant {config.label} uses discrete history: pass a codebook (fpeval.sampling.history.Codebook)"
         )
     # history-noise streams, one per video, apart from the section-noise streams
     side = [
@@ -184,13 +184,13 @@ def generate_latents(
     for step in plan.steps:
         t0 = time.perf_counter()
         ctx = materialise(step, timeline, memo)
-        if cfg.discrete:
+        if config.discrete:
             ctx = map_history(ctx, codebook.quantise)
         section_len = len(step.section)
         tokens = section_len * (h // 2) * (w // 2)
         sigmas = flow_sigmas(steps, shift, seq_len=None if shift is not None else (seq_len or tokens))
         x = seeded_noise((b, c, section_len, h, w), generators, device=start_latents.device)
-        out = sample_section(denoiser, cfg, ctx, cond, x, sigmas, solver, side, cfg_scale, uncond)
+        out = sample_section(denoiser, config, ctx, cond, x, sigmas, solver, side, cfg_scale, uncond)
         for i, t in enumerate(step.section):
             if t < plan.total_frames:
                 timeline[:, :, t] = out[:, :, i]
