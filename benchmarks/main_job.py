@@ -1,0 +1,167 @@
+"""The main job (`make run`: the quick grid) against its compute floor.
+
+floor = the FLOPs the grid needs (sampling and decoding; counted with ``torch.utils.flop_counter``
+on one video per row, CPU attention included, and scaled by the images per row) ÷ the machine's
+measured dense float32 matmul peak on the same threads. The job itself runs end to end in a fresh
+folder (``fpeval run``: generation, metrics, MP4s, tables) ``--repeats`` times in a child process;
+reported: its wall seconds (min / median / max), the ratio of the median to the floor, the largest
+resident memory of the child, and where the FLOPs and the seconds go.
+
+    python benchmarks/main_job.py [--config configs/quick.yaml] [--repeats 3] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode, register_flop_formula, sdpa_flop_count
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from report import ROOT, command, machine, write_section  # noqa: E402
+
+from fpeval.generation.generate import generate  # noqa: E402
+from fpeval.models import load  # noqa: E402
+from fpeval.runs.grid import load_grid  # noqa: E402
+from fpeval.runs.runner import start_image  # noqa: E402
+
+
+@register_flop_formula(torch.ops.aten._scaled_dot_product_flash_attention_for_cpu)
+def _cpu_attention_flops(query_shape, key_shape, value_shape, *args, out_val=None, **kwargs) -> int:
+    """The CPU flash-attention kernel's FLOPs (torch's counter knows only the GPU kernels)."""
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def matmul_peak(threads: int, size: int = 2048, repeats: int = 10) -> float:
+    """Best float32 matmul FLOP/s over ``repeats`` (size x size) products on ``threads`` threads."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b  # warm-up
+    best = min(_seconds(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best
+
+
+def _seconds(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def grid_flops(config: Path) -> list[dict]:
+    """Per row: sampling and decoding FLOPs of all its videos (one video counted, times the images)."""
+    grid, _ = load_grid(config)
+    videos = (grid.samples.heldout + len(grid.samples.images)) * len(grid.samples.seeds)
+    rows = []
+    for row in grid.rows:
+        backend = load(row.model or grid.model)
+        with FlopCounterMode(display=False) as sampling:
+            out = generate(
+                backend,
+                row.variant_config(),
+                [start_image("heldout:0")],
+                grid.samples.prompt,
+                sections=grid.sections,
+                seeds=[0],
+                steps=grid.sampler.steps,
+                solver=grid.sampler.solver,
+                shift=grid.sampler.shift,
+                cfg_scale=row.cfg_scale,
+                decode=False,
+            )
+        with FlopCounterMode(display=False) as decoding, torch.no_grad():
+            backend.decode(out.latents)
+        rows.append(
+            dict(
+                row=row.name,
+                sampling=sampling.get_total_flops() * videos,
+                decoding=decoding.get_total_flops() * videos,
+            )
+        )
+    return rows
+
+
+def run_job(config: Path, threads: int) -> tuple[float, float]:
+    """(wall seconds, peak resident MiB) of one `fpeval run` of ``config`` into a fresh folder."""
+    with tempfile.TemporaryDirectory() as tmp:
+        code = (
+            "import resource, sys, torch; torch.set_num_threads(int(sys.argv[3]));"
+            "from fpeval.cli import app; sys.argv = ['fpeval', 'run', sys.argv[1], '--out', sys.argv[2]];"
+            "\ntry:\n    app()\nexcept SystemExit as e:\n    code = e.code or 0\nelse:\n    code = 0\n"
+            "print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)"
+        )
+        t0 = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(config), f"{tmp}/run", str(threads)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        seconds = time.perf_counter() - t0
+        if done.returncode:
+            raise SystemExit(f"fpeval run failed:\n{done.stderr[-2000:]}")
+        rss_kib = int(done.stdout.rsplit("maxrss", 1)[1].split()[0])
+        return seconds, rss_kib / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "quick.yaml")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-write", action="store_true", help="print only; do not update BENCHMARKS.md")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    peak = matmul_peak(args.threads)
+    flops = grid_flops(args.config)
+    total_sampling = sum(r["sampling"] for r in flops)
+    total_decoding = sum(r["decoding"] for r in flops)
+    total = total_sampling + total_decoding
+    floor = total / peak
+    runs = [run_job(args.config, args.threads) for _ in range(args.repeats)]
+    seconds = [s for s, _ in runs]
+    median = statistics.median(seconds)
+    rss = max(m for _, m in runs)
+    self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    lines = [
+        f"`{args.config.relative_to(ROOT) if args.config.is_relative_to(ROOT) else args.config}` end to end "
+        f"(`fpeval run` into a fresh folder: generation, metrics, MP4s, tables) in a child process, "
+        f"{args.repeats} runs, torch threads {args.threads}. FLOPs counted with `torch.utils.flop_counter` "
+        "(CPU attention added) on one video per row, times the videos per row; the floor is those FLOPs "
+        "at the measured float32 matmul peak (2048 × 2048, best of 10).",
+        "",
+        f"Command: `{command()}`  ",
+        f"Machine: {machine()}",
+        "",
+        "| FLOPs: sampling | decoding | total | matmul peak | floor | wall (min / median / max) | median ÷ floor | peak memory |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| {total_sampling / 1e12:.2f} TFLOP | {total_decoding / 1e12:.2f} TFLOP | {total / 1e12:.2f} TFLOP "
+        f"| {peak / 1e9:.0f} GFLOP/s | {floor:.1f} s | {min(seconds):.1f} / {median:.1f} / {max(seconds):.1f} s "
+        f"| **{median / floor:.2f}×** | {rss:.0f} MiB |",
+        "",
+        "| row | sampling TFLOP | decoding TFLOP |",
+        "| --- | --- | --- |",
+        *(f"| {r['row']} | {r['sampling'] / 1e12:.3f} | {r['decoding'] / 1e12:.3f} |" for r in flops),
+        "",
+        f"Goal: the grid within 2× of its floor, peak memory ≤ 1.5 GB: "
+        f"{'met' if median / floor <= 2 else 'not met'} ({median / floor:.2f}×), "
+        f"{'met' if rss <= 1500 * 1e6 / 2**20 else 'not met'} ({rss:.0f} MiB; this script's own process: "
+        f"{self_rss:.0f} MiB).",
+    ]
+    body = "\n".join(lines)
+    print(body)
+    if not args.no_write:
+        write_section("Main job against its compute floor (cpu)", body)
+
+
+if __name__ == "__main__":
+    main()
