@@ -115,3 +115,8 @@ def test_adapter_rank_needs_a_checkpoint_to_adapt(tmp_path):
     with pytest.raises(ValueError, match="adapter_rank needs init"):
         train_denoiser(cfg, ae, tmp_path / "x.safetensors", latents=torch.randn(2, 8, 48, 8, 8), log=print)
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_an_adapter_loads_with_the_option_its_card_already_switches_on(trained_adapter):
+    _, out, _, _ = trained_adapter
+    assert FramePackMini.load(out, causal=True).config.causal  # the same option twice is no conflict

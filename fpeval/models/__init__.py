@@ -25,7 +25,7 @@ def card_autoencoder(checkpoint: str | Path) -> Path:
     """The autoencoder a denoiser checkpoint was trained with, as its card names it (and, for cards
     that record it, with the same digest): looked up beside the checkpoint, then among the shipped
     weights."""
-    from fpeval.models.checkpoints import file_digest, read_card
+    from fpeval.models.checkpoints import find_weights, read_card
 
     checkpoint = Path(checkpoint)
     try:
@@ -35,10 +35,9 @@ def card_autoencoder(checkpoint: str | Path) -> Path:
     name, digest = card.get("autoencoder"), card.get("autoencoder_digest")
     if not name:
         raise ValueError(f"{checkpoint}'s card names no autoencoder; pass the autoencoder's path explicitly")
-    for folder in (checkpoint.parent, WEIGHTS):
-        candidate = folder / name
-        if candidate.exists() and (digest is None or file_digest(candidate) == digest):
-            return candidate
+    found = find_weights(name, digest, (checkpoint.parent, WEIGHTS))
+    if found is not None:
+        return found
     raise ValueError(
         f"{checkpoint} was trained with autoencoder {name}"
         + (f" (digest {digest})" if digest else "")

@@ -83,18 +83,11 @@ def load_adapted(path: Path, card: dict, state: dict[str, torch.Tensor], build) 
 
     ``build(base_path)`` loads the base checkpoint; the base must match the card's digest, so an adapter
     is never merged into weights other than those it was trained on."""
-    from fpeval.models.checkpoints import file_digest
+    from fpeval.models.checkpoints import find_weights
     from fpeval.models.shipped import WEIGHTS
 
     spec = card["adapter"]
-    base = next(
-        (
-            folder / spec["base"]
-            for folder in (path.parent, WEIGHTS)
-            if (folder / spec["base"]).is_file() and file_digest(folder / spec["base"]) == spec["base_digest"]
-        ),
-        None,
-    )
+    base = find_weights(spec["base"], spec["base_digest"], (path.parent, WEIGHTS))
     if base is None:
         raise ValueError(
             f"{path} is a low-rank adapter of {spec['base']} (digest {spec['base_digest']}), found neither "

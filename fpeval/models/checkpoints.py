@@ -77,3 +77,13 @@ def read_card(path: str | Path) -> dict:
     if not card.is_file():
         raise FileNotFoundError(f"checkpoint card not found: {card}")
     return json.loads(card.read_text())
+
+
+def find_weights(name: str, digest: str | None, folders) -> Path | None:
+    """The first ``folder / name`` that exists and, when ``digest`` is given, has that digest (a card
+    names the exact file it was made with: an autoencoder, an adapter's base)."""
+    for folder in folders:
+        candidate = Path(folder) / name
+        if candidate.is_file() and (digest is None or file_digest(candidate) == digest):
+            return candidate
+    return None

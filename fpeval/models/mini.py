@@ -321,10 +321,8 @@ class FramePackMini(nn.Module):
         if "adapter" in card:  # low-rank adapter: merged into the base checkpoint its card names
             from fpeval.models.adapters import load_adapted
 
-            switched = {k: config[k] for k in SWITCHABLE if config.get(k)}
-            model = load_adapted(
-                Path(path), card, state, lambda base: cls.load(base, **switched, **overrides)
-            )
+            switched = {**{k: config[k] for k in SWITCHABLE if config.get(k)}, **overrides}
+            model = load_adapted(Path(path), card, state, lambda base: cls.load(base, **switched))
             if model.config != MiniConfig(**{**config, **overrides}):
                 raise ValueError(f"adapter {path} was trained on a base with another architecture")
             return model.eval()
