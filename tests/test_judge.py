@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from fpeval.runs.grid import load_grid
-from fpeval.runs.judge import judge_run, judge_votes, rejudge, store_votes
+from fpeval.runs.judge import judge_run, judge_votes, store_votes, sync_judge_store
 from fpeval.votes.store import ConflictingVote, VoteStore
 
 CONFIG = "configs/quick.yaml"
@@ -31,7 +31,7 @@ def stored(path):
         store.close()
 
 
-def test_rejudging_changed_content_replaces_the_stale_judge_votes(tmp_path):
+def test_the_judge_store_follows_the_content_it_judged(tmp_path):
     grid, _ = load_grid(CONFIG)
     rows = [r.name for r in grid.rows]
     metrics = grid.table.drift
@@ -50,6 +50,9 @@ def test_rejudging_changed_content_replaces_the_stale_judge_votes(tmp_path):
         zip(expected["pair"], expected["choice"], strict=True)
     )
     assert not (tmp_path / "votes.sqlite.new").exists()
+    fewer = per_video(rows[:3], metrics, seed=1)  # rows removed: no vote of theirs may stay behind
+    judge_run(grid, fewer, tmp_path)
+    assert len(stored(tmp_path / "votes.sqlite")) == 3 * 3
 
 
 def test_rejudging_refuses_a_store_holding_peoples_votes(tmp_path):
@@ -65,5 +68,5 @@ def test_rejudging_refuses_a_store_holding_peoples_votes(tmp_path):
     finally:
         store.close()
     with pytest.raises(ValueError, match="holds 1 votes by people"):
-        rejudge(judge_votes(per_video(["a", "b"], metrics, seed=3), metrics), path, "s")
+        sync_judge_store(judge_votes(per_video(["a", "b"], metrics, seed=3), metrics), path, "s")
     assert "alice" in set(stored(path)["annotator"])

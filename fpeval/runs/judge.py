@@ -74,17 +74,23 @@ def store_votes(votes: pd.DataFrame, store_path: Path, study: str) -> int:
     return new
 
 
-def rejudge(votes: pd.DataFrame, store_path: Path, study: str) -> int:
-    """Replace a run's judge votes after its content changed (rows added, a model retrained): the judge's
-    earlier votes on the same pairs are stale, so the store is rebuilt beside the old one and swapped
-    in. Refused when the store holds anyone's votes but the judge's (those are never dropped)."""
+def sync_judge_store(votes: pd.DataFrame, store_path: Path, study: str) -> int:
+    """Make a run's vote store hold exactly the judge's current ``votes``: unchanged content stores
+    nothing; changed content (rows added or removed, a model retrained) makes the earlier judge votes
+    stale, so the store is rebuilt beside the old one and swapped in. Refused when the store holds
+    anyone's votes but the judge's (those are never dropped). Returns how many votes were written."""
     from fpeval.votes.store import VoteStore
 
+    if not store_path.exists():
+        return store_votes(votes, store_path, study)
     store = VoteStore(store_path)
     try:
-        people = store.votes(annotators="humans")
+        people, held = store.votes(annotators="humans"), store.votes(annotators="judges")
     finally:
         store.close()
+    current = set(zip(votes["pair"], votes["left"], votes["right"], votes["choice"], strict=True))
+    if set(zip(held["pair_id"], held["left"], held["right"], held["choice"], strict=True)) == current:
+        return 0
     if not people.empty:
         raise ValueError(
             f"{store_path} holds {len(people)} votes by people and its judge votes are stale; "
@@ -116,12 +122,7 @@ def judge_run(grid: Grid, per_video: pd.DataFrame, out: Path) -> pd.DataFrame | 
     votes = judge_votes(per_video, metrics, spec.name, spec.margin)
     if votes.empty:
         return None
-    from fpeval.votes.store import ConflictingVote
-
-    try:
-        store_votes(votes, out / "votes.sqlite", grid.name)
-    except ConflictingVote:  # judged before on other content: those votes are stale
-        rejudge(votes, out / "votes.sqlite", grid.name)
+    sync_judge_store(votes, out / "votes.sqlite", grid.name)
     table = rating_table(votes)
     table.insert(0, "source", ratings_source(f"judge:{spec.name}", table))
     return table
