@@ -18,7 +18,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -26,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode, register_flop_formula, sdp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import ROOT, command, machine, write_section  # noqa: E402
+from report import ROOT, command, machine, wall_time, write_section  # noqa: E402
 
 from fpeval.generation.generate import generate  # noqa: E402
 from fpeval.models import load  # noqa: E402
@@ -45,14 +44,8 @@ def matmul_peak(threads: int, size: int = 2048, repeats: int = 10) -> float:
     torch.set_num_threads(threads)
     a, b = torch.randn(size, size), torch.randn(size, size)
     a @ b  # warm-up
-    best = min(_seconds(lambda: a @ b) for _ in range(repeats))
+    best = min(wall_time(lambda: a @ b, "cpu")[0] for _ in range(repeats))
     return 2 * size**3 / best
-
-
-def _seconds(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def grid_flops(config: Path) -> list[dict]:
@@ -88,34 +81,30 @@ def grid_flops(config: Path) -> list[dict]:
     return rows
 
 
-def run_job(config: Path, threads: int) -> tuple[float, float]:
-    """(wall seconds, peak resident MiB) of one `fpeval run` of ``config`` into a fresh folder."""
+def run_job(config: Path) -> float:
+    """Wall seconds of one `fpeval run` of ``config`` into a fresh folder, in a child process (the
+    grid's own ``threads`` setting sets its torch threads)."""
+    fpeval = Path(sys.executable).with_name("fpeval")
     with tempfile.TemporaryDirectory() as tmp:
-        code = (
-            "import resource, sys, torch; torch.set_num_threads(int(sys.argv[3]));"
-            "from fpeval.cli import app; sys.argv = ['fpeval', 'run', sys.argv[1], '--out', sys.argv[2]];"
-            "\ntry:\n    app()\nexcept SystemExit as e:\n    code = e.code or 0\nelse:\n    code = 0\n"
-            "print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)"
+        seconds, done = wall_time(
+            lambda: subprocess.run(
+                [str(fpeval), "run", str(config), "--out", f"{tmp}/run"],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            ),
+            "cpu",
         )
-        t0 = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-c", code, str(config), f"{tmp}/run", str(threads)],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        )
-        seconds = time.perf_counter() - t0
-        if done.returncode:
-            raise SystemExit(f"fpeval run failed:\n{done.stderr[-2000:]}")
-        rss_kib = int(done.stdout.rsplit("maxrss", 1)[1].split()[0])
-        return seconds, rss_kib / 1024
+    if done.returncode:
+        raise SystemExit(f"fpeval run failed:\n{done.stderr[-2000:]}")
+    return seconds
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "quick.yaml")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads for the peak and the FLOP count")
     ap.add_argument("--no-write", action="store_true", help="print only; do not update BENCHMARKS.md")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -126,16 +115,15 @@ def main() -> None:
     total_decoding = sum(r["decoding"] for r in flops)
     total = total_sampling + total_decoding
     floor = total / peak
-    runs = [run_job(args.config, args.threads) for _ in range(args.repeats)]
-    seconds = [s for s, _ in runs]
+    seconds = [run_job(args.config) for _ in range(args.repeats)]
     median = statistics.median(seconds)
-    rss = max(m for _, m in runs)
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest run
     self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     lines = [
         f"`{args.config.relative_to(ROOT) if args.config.is_relative_to(ROOT) else args.config}` end to end "
         f"(`fpeval run` into a fresh folder: generation, metrics, MP4s, tables) in a child process, "
-        f"{args.repeats} runs, torch threads {args.threads}. FLOPs counted with `torch.utils.flop_counter` "
+        f"{args.repeats} runs, torch threads {load_grid(args.config)[0].threads} (the grid's). FLOPs counted with `torch.utils.flop_counter` "
         "(CPU attention added) on one video per row, times the videos per row; the floor is those FLOPs "
         "at the measured float32 matmul peak (2048 × 2048, best of 10).",
         "",
