@@ -16,7 +16,7 @@ with the shared harness (``benchmarks/harness.py``): the two sections timed back
 alternating order over ``--rounds`` rounds, the median ratio with a bootstrap 95 % interval; a
 section's cost includes building its context from the timeline, not building the plan.
 
-    python benchmarks/bounded_cost.py [--device cpu|cuda] [--sections 60] [--steps 4] [--repeats 3] [--rounds 15]
+    python benchmarks/bounded_cost.py [--device cpu|cuda] [--sections 60] [--steps 4] [--repeats 3] [--rounds 60]
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def main() -> None:
     add_run_args(ap, sections=60, steps=4)
     ap.add_argument("--indices", default="1,2,5,10,20,30,40,50,60")
     ap.add_argument(
-        "--rounds", type=int, default=15, help="interleaved rounds of the section-N / section-2 ratios"
+        "--rounds", type=int, default=60, help="interleaved rounds of the section-N / section-2 ratios"
     )
     ap.add_argument(
         "--figure",

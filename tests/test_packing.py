@@ -254,3 +254,16 @@ def test_tail_rotary_means_match_the_full_grid(frames):
     assert sc.shape == (32, frames, 1, 1)
     assert torch.allclose(sc, cos.mean(dim=(2, 3), keepdim=True), atol=1e-6)
     assert torch.allclose(ss, sin.mean(dim=(2, 3), keepdim=True), atol=1e-6)
+
+
+def test_rotary_tables_reused_across_grid_sizes_equal_fresh_ones():
+    """The spatial rows are kept per grid size: a table that served other sizes first gives exactly
+    what a fresh table gives."""
+    idx = torch.tensor([0, 5, 9])
+    used = RotaryTable((8, 12, 12), 256.0)
+    for h, w in [(4, 6), (3, 3), (4, 6), (6, 4)]:
+        cos, sin = used.grid(idx, h, w)
+        fresh_cos, fresh_sin = RotaryTable((8, 12, 12), 256.0).grid(idx, h, w)
+        assert cos.shape == (32, 3, h, w)
+        assert torch.equal(cos, fresh_cos) and torch.equal(sin, fresh_sin)
+    assert sorted(used._spatial_tables) == [(3, 3, "cpu"), (4, 6, "cpu"), (6, 4, "cpu")]

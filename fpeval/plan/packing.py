@@ -44,6 +44,7 @@ class RotaryTable:
             raise ValueError(f"axes_dim must be three positive even numbers (t, y, x), got {tuple(axes_dim)}")
         self.axes_dim = tuple(int(d) for d in axes_dim)
         self.theta = float(theta)
+        self._spatial_tables: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @property
     def head_dim(self) -> int:
@@ -55,42 +56,60 @@ class RotaryTable:
         angles = angles.repeat_interleave(2, dim=1).to(torch.float32)
         return angles.cos(), angles.sin()
 
+    def _spatial(self, height: int, width: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (y, x) rows of the table, (Dy + Dx, height, width): the same for every frame, so built
+        once per grid size and device and reused by every later section."""
+        key = (height, width, str(device))
+        if key not in self._spatial_tables:
+            gy, gx = torch.meshgrid(
+                torch.arange(height, dtype=torch.float32, device=device),
+                torch.arange(width, dtype=torch.float32, device=device),
+                indexing="ij",
+            )
+            cos, sin = [], []
+            for dim, pos in zip(self.axes_dim[1:], (gy, gx), strict=True):
+                c, s = self._axis(dim, pos.reshape(-1))
+                cos.append(c)
+                sin.append(s)
+            shape = (sum(self.axes_dim[1:]), height, width)
+            self._spatial_tables[key] = (
+                torch.cat(cos, dim=1).T.reshape(shape),
+                torch.cat(sin, dim=1).T.reshape(shape),
+            )
+        return self._spatial_tables[key]
+
     def grid(self, frame_indices: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
         """cos, sin of shape (D, T, height, width) for frames at ``frame_indices`` on a k1 token grid."""
-        device = frame_indices.device
-        gt, gy, gx = torch.meshgrid(
-            frame_indices.to(torch.float32),
-            torch.arange(height, dtype=torch.float32, device=device),
-            torch.arange(width, dtype=torch.float32, device=device),
-            indexing="ij",
-        )
-        cos, sin = [], []
-        for dim, pos in zip(self.axes_dim, (gt, gy, gx), strict=True):
-            c, s = self._axis(dim, pos.reshape(-1))
-            cos.append(c)
-            sin.append(s)
-        shape = (self.head_dim, len(frame_indices), height, width)
-        return torch.cat(cos, dim=1).T.reshape(shape), torch.cat(sin, dim=1).T.reshape(shape)
+        t = len(frame_indices)
+        t_cos, t_sin = self._axis(self.axes_dim[0], frame_indices.to(torch.float32))  # (T, Dt)
+        s_cos, s_sin = self._spatial(height, width, frame_indices.device)
+        out = []
+        for rows, spatial in ((t_cos, s_cos), (t_sin, s_sin)):
+            time_part = rows.T[:, :, None, None].expand(-1, t, height, width)
+            out.append(torch.cat([time_part, spatial[:, None].expand(-1, t, -1, -1)]))
+        return out[0], out[1]
 
     def frame_mean(self, frame_indices: torch.Tensor, height: int, width: int):
         """``grid(...)`` averaged over the frames, (D, 1, height, width), in O(T + height * width).
 
         The table is per-axis, so only the time rows depend on the frame: a compressed tail of any
         length then costs the same to embed (the full grid would grow with the history)."""
-        cos, sin = self.grid(frame_indices[:1], height, width)
         t_cos, t_sin = self._axis(self.axes_dim[0], frame_indices.to(torch.float32))
-        dt = self.axes_dim[0]
-        cos[:dt], sin[:dt] = t_cos.mean(0)[:, None, None, None], t_sin.mean(0)[:, None, None, None]
-        return cos, sin
+        s_cos, s_sin = self._spatial(height, width, frame_indices.device)
+        out = []
+        for rows, spatial in ((t_cos, s_cos), (t_sin, s_sin)):
+            time_part = rows.mean(0)[:, None, None, None].expand(-1, 1, height, width)
+            out.append(torch.cat([time_part, spatial[:, None]]))
+        return out[0], out[1]
 
     def spatial_mean(self, frame_indices: torch.Tensor, height: int, width: int):
         """``grid(...)`` averaged over the height x width positions, (D, T, 1, 1), in O(T + height * width)."""
-        cos1, sin1 = self.grid(frame_indices[:1], height, width)
         t_cos, t_sin = self._axis(self.axes_dim[0], frame_indices.to(torch.float32))
-        dt, n = self.axes_dim[0], len(frame_indices)
+        s_cos, s_sin = self._spatial(height, width, frame_indices.device)
+        n = len(frame_indices)
         out = []
-        for table, rows in ((cos1, t_cos), (sin1, t_sin)):
-            mean_yx = table[dt:].mean(dim=(2, 3), keepdim=True).expand(-1, n, 1, 1)
+        for spatial, rows in ((s_cos, t_cos), (s_sin, t_sin)):
+            mean_yx = spatial.mean(dim=(1, 2), keepdim=True)[:, None].expand(-1, n, 1, 1)
             out.append(torch.cat([rows.T[:, :, None, None], mean_yx]))
         return out[0], out[1]
 
@@ -286,8 +305,15 @@ class PackedPatchEmbed(nn.Module):
         idx = self._indices(section_indices, t, "section", device)
         proj = self.section_proj if self.section_proj is not None else self.proj["k1"]
         tokens = proj(section.to(proj.weight.dtype)).flatten(2).transpose(1, 2)
-        cos, sin = self.rope.grid(idx, gh, gw)
-        pieces.append(("section", 1, tokens, _flat(cos), _flat(sin)))
+        rope_key = ("section_rope", t, gh, gw, device)
+        if cache is not None and rope_key in cache:
+            flat_cos, flat_sin = cache[rope_key]
+        else:
+            cos, sin = self.rope.grid(idx, gh, gw)
+            flat_cos, flat_sin = _flat(cos), _flat(sin)
+            if cache is not None:
+                cache[rope_key] = (flat_cos, flat_sin)
+        pieces.append(("section", 1, tokens, flat_cos, flat_sin))
 
         spans, start = [], 0
         for role, kernel, tok, _, _ in pieces:
