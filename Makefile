@@ -17,6 +17,8 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[all]'
+	@# MUSIQ (clarity_musiq) alone: pyiqa's declared dependencies (transformers>=5, bitsandbytes, ...) go unused
+	$(BIN)/python -m pip install --no-deps 'pyiqa==0.1.16'
 	@touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install fpeval[all]

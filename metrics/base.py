@@ -204,7 +204,6 @@ def _register_shipped_metrics() -> None:
     for cls in (*WEIGHT_FREE, *LEARNED):
         registry.add(cls())
     placeholders = (
-        ("clarity_musiq", "per-frame", True, "MUSIQ (SPAQ checkpoint) = VBench imaging_quality, 0-100"),
         ("semantic_viclip", "per-video", True, "ViCLIP video-text score (VBench)"),
         ("identity_arcface", "per-pair", True, "ArcFace + RetinaFace face similarity to the first frame"),
         ("anatomy", "per-frame", True, "VBench ViT hand / face / body anatomy detector score"),

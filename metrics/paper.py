@@ -4,7 +4,7 @@ reference that defines it. ``--metrics paper`` selects them; pure data, so the C
 PAPER_METRICS: dict[str, tuple[str, str]] = {
     "Clarity": (
         "clarity_musiq",
-        "VBench imaging_quality: MUSIQ trained on SPAQ (Ke et al., ICCV 2021), frames resized to 512 px, score / 100",
+        "VBench imaging_quality: MUSIQ trained on SPAQ (Ke et al., ICCV 2021; pyiqa), longer side > 512 px resized to 512, score / 100",
     ),
     "Aesthetic": (
         "aesthetic_clip",

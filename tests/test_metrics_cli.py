@@ -54,7 +54,11 @@ def test_plain_output_and_listing(videos):
     assert "clarity_laplacian" in result.output and "drift" in result.output
     listing = runner.invoke(app, ["metrics", "--list"])
     assert listing.exit_code == 0
-    assert "clarity_musiq" in listing.output and "needs a backend" in listing.output
+    assert (
+        "clarity_musiq" in listing.output
+        and "semantic_viclip" in listing.output
+        and "needs a backend" in listing.output
+    )
 
 
 @pytest.mark.parametrize(
@@ -64,7 +68,7 @@ def test_plain_output_and_listing(videos):
         (["{a}", "-m", "nonsense"], "unknown metric 'nonsense'"),
         (["{a}", "--out", "x.txt"], "--out must end in .parquet or .csv"),
         (["{a}", "--weights", "lpips"], "KEY=PATH"),
-        (["{a}", "-m", "clarity_musiq"], "needs a backend"),
+        (["{a}", "-m", "semantic_viclip"], "needs a backend"),
         ([], "at least one video"),
     ],
 )

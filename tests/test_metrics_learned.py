@@ -28,6 +28,8 @@ def offline_caches(tmp_path, monkeypatch):
         "FPEVAL_CLIP_WEIGHTS",
         "FPEVAL_AESTHETIC_HEAD",
         "FPEVAL_RAFT_WEIGHTS",
+        "FPEVAL_MUSIQ_WEIGHTS",
+        "VBENCH_CACHE_DIR",
     ]:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
@@ -383,6 +385,60 @@ def test_the_paper_set_is_the_seven_columns_and_each_fails_offline_in_one_line(o
         msg = str(info.value)
         assert "\n" not in msg  # one line
         assert name in msg or "weights" in msg  # names the metric or the weights it lacks
+
+
+# ---- MUSIQ clarity (pyiqa's MUSIQ, VBench's imaging quality) ----
+
+
+def _random_musiq(path):
+    from pyiqa.archs.musiq_arch import MUSIQ
+
+    torch.manual_seed(0)
+    net = MUSIQ(pretrained=False)  # the SPAQ checkpoint's layout: one score, no class head
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), path)
+    return net.eval()
+
+
+def test_musiq_found_in_vbenchs_cache_scores_each_frame_as_vbenchs_loop(offline_caches):
+    from metrics.learned.musiq import MUSIQ_FILE
+
+    net = _random_musiq(offline_caches / "home" / ".cache" / "vbench" / "pyiqa_model" / MUSIQ_FILE)
+    video = _moving(3)
+    df = metrics.compute(video, ["clarity_musiq"], device="cpu", batch_size=2)
+    assert df["frame"].tolist() == [0, 1, 2]
+    with torch.no_grad():  # VBench's loop: one frame at a time, uint8 / 255, score / 100
+        expected = [float(net(torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255)) / 100 for f in video]
+    np.testing.assert_allclose(df["value"].to_numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert len(set(np.round(expected, 6))) == 3  # the frames differ, so must their scores
+
+
+def test_musiq_resizes_like_vbenchs_longer_mode_and_reads_pyiqas_cache(offline_caches):
+    from torchvision.transforms import functional as TF
+
+    from metrics.learned.musiq import MUSIQ_FILE, musiq_path, vbench_frames
+
+    tall = np.random.default_rng(1).integers(0, 256, (2, 600, 300, 3)).astype(np.uint8)
+    out = vbench_frames(tall)
+    assert out.shape == (2, 3, 512, 256)
+    ref = TF.resize(torch.from_numpy(tall).permute(0, 3, 1, 2), [512, 256], antialias=False).float() / 255
+    assert torch.equal(out, ref)  # resized as uint8, then / 255
+    small = _moving(2)
+    assert torch.equal(vbench_frames(small), torch.from_numpy(small).permute(0, 3, 1, 2).float() / 255)
+    with pytest.raises(MissingWeightsError, match=MUSIQ_FILE):
+        musiq_path()
+    pyiqa_cache = offline_caches / "torch" / "hub" / "pyiqa" / MUSIQ_FILE
+    pyiqa_cache.parent.mkdir(parents=True)
+    pyiqa_cache.write_bytes(b"")
+    assert musiq_path() == pyiqa_cache
+
+
+def test_musiq_rejects_a_checkpoint_of_another_network(offline_caches, monkeypatch):
+    path = offline_caches / "not_musiq.pth"
+    torch.save({"weight": torch.zeros(3)}, path)
+    monkeypatch.setenv("FPEVAL_MUSIQ_WEIGHTS", str(path))
+    with pytest.raises(MissingWeightsError, match="not a MUSIQ"):
+        metrics.compute(_moving(2), ["clarity_musiq"], device="cpu")
 
 
 # ---- face presence with the cascade OpenCV ships ----

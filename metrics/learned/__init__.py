@@ -4,19 +4,31 @@ first use where the network allows (see ``metrics.weights``), or from explicit p
 * LPIPS consistency to the first / previous frame (``lpips`` package heads, torchvision backbone),
 * CLIP aesthetic (LAION linear head on CLIP ViT-L/14) and CLIP text-frame similarity (open_clip),
 * RAFT dynamic score and dynamic degree (torchvision RAFT, VBench's rule),
-* face presence (OpenCV's shipped Haar cascade), a proxy for the faces of the paper's Anatomy column.
+* face presence (OpenCV's shipped Haar cascade), a proxy for the faces of the paper's Anatomy column,
+* MUSIQ clarity (pyiqa's MUSIQ on the SPAQ weights, VBench's imaging quality).
 """
 
 from metrics.learned.clip_scores import ClipAesthetic, ClipSemantic, load_aesthetic_head, load_clip
 from metrics.learned.faces import FacePresence
 from metrics.learned.lpips_consistency import LpipsFirst, LpipsPrev, load_lpips
+from metrics.learned.musiq import ClarityMusiq, load_musiq
 from metrics.learned.raft_dynamic import DynamicDegreeRaft, DynamicRaft, load_raft
 
-LEARNED = (LpipsFirst, LpipsPrev, ClipAesthetic, ClipSemantic, DynamicRaft, DynamicDegreeRaft, FacePresence)
+LEARNED = (
+    LpipsFirst,
+    LpipsPrev,
+    ClipAesthetic,
+    ClipSemantic,
+    DynamicRaft,
+    DynamicDegreeRaft,
+    FacePresence,
+    ClarityMusiq,
+)
 
 __all__ = [
     "LEARNED",
     "ClipAesthetic",
+    "ClarityMusiq",
     "ClipSemantic",
     "DynamicDegreeRaft",
     "DynamicRaft",
@@ -26,5 +38,6 @@ __all__ = [
     "load_aesthetic_head",
     "load_clip",
     "load_lpips",
+    "load_musiq",
     "load_raft",
 ]
