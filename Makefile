@@ -17,8 +17,8 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[all]'
-	@# MUSIQ (clarity_musiq) alone: pyiqa's declared dependencies (transformers>=5, bitsandbytes, ...) go unused
-	$(BIN)/python -m pip install --no-deps 'pyiqa==0.1.16'
+	@# their code runs on this environment; their declared pins and extras (transformers>=5, torch<2.3, ...) would break it
+	$(BIN)/python -m pip install --no-deps 'pyiqa==0.1.16' 'facenet-pytorch==2.6.0'
 	@touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install fpeval[all]

@@ -205,7 +205,12 @@ def _register_shipped_metrics() -> None:
         registry.add(cls())
     placeholders = (
         ("semantic_viclip", "per-video", True, "ViCLIP video-text score (VBench)"),
-        ("identity_arcface", "per-pair", True, "ArcFace + RetinaFace face similarity to the first frame"),
+        (
+            "identity_arcface",
+            "per-pair",
+            True,
+            "ArcFace + RetinaFace face similarity to the first frame (identity_facenet computes it with FaceNet + MTCNN)",
+        ),
         ("anatomy", "per-frame", True, "VBench ViT hand / face / body anatomy detector score"),
     )
     for name, kind, better, what in placeholders:

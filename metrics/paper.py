@@ -25,8 +25,10 @@ PAPER_METRICS: dict[str, tuple[str, str]] = {
         "(anatomy_face, OpenCV's shipped face cascade, is a proxy for its faces)",
     ),
     "Identity": (
-        "identity_arcface",
-        "ArcFace (Deng et al., CVPR 2019) similarity of RetinaFace-detected faces to the first frame's",
+        "identity_facenet",
+        "the paper's ArcFace (Deng et al., CVPR 2019) similarity of RetinaFace-detected faces to the first "
+        "frame's, computed with torch equivalents: FaceNet (Schroff et al., CVPR 2015; VGGFace2) on MTCNN "
+        "crops (facenet-pytorch); identity_arcface takes an ArcFace backend of one's own",
     ),
 }
 

@@ -29,6 +29,7 @@ def offline_caches(tmp_path, monkeypatch):
         "FPEVAL_AESTHETIC_HEAD",
         "FPEVAL_RAFT_WEIGHTS",
         "FPEVAL_MUSIQ_WEIGHTS",
+        "FPEVAL_FACENET_WEIGHTS",
         "VBENCH_CACHE_DIR",
     ]:
         monkeypatch.delenv(var, raising=False)
@@ -366,7 +367,7 @@ def test_the_paper_set_is_the_seven_columns_and_each_fails_offline_in_one_line(o
         "dynamic_degree_raft",
         "semantic_viclip",
         "anatomy",
-        "identity_arcface",
+        "identity_facenet",
     ]
     assert list(PAPER_METRICS) == [
         "Clarity",
@@ -468,7 +469,63 @@ def test_face_presence_runs_through_the_registry_and_falls_to_zero_when_the_face
     per_frame = metrics.compute(video, ["anatomy_face"], device="cpu")
     values = per_frame["value"].to_numpy()
     assert (values[:3] > 0).all() and (values[3:] == 0).all()
-    assert [m.name for m in metrics.registry.expand("faces")] == ["anatomy_face"]
+    assert [m.name for m in metrics.registry.expand("faces")] == [
+        "anatomy_face",
+        "face_mtcnn",
+        "identity_facenet",
+    ]
+
+
+# ---- MTCNN (weights shipped in facenet-pytorch) and FaceNet identity ----
+
+
+def _lfw_rgb(indices, side=96):
+    """scikit-image's LFW crops (0-99 faces, 100-199 non-faces) as RGB frames of ``side`` px."""
+    from PIL import Image
+    from skimage.data import lfw_subset
+
+    grey = (lfw_subset()[list(indices)] * 255).round().astype(np.uint8)
+    return np.stack(
+        [np.array(Image.fromarray(g).resize((side, side), Image.BILINEAR).convert("RGB")) for g in grey]
+    )
+
+
+def test_mtcnn_separates_lfw_faces_from_non_faces_with_shipped_weights():
+    """Real weights, real data: 40 LFW faces against 40 non-face crops."""
+    from sklearn.metrics import roc_auc_score
+
+    from metrics.learned.face_identity import detect_faces, load_mtcnn
+
+    frames = _lfw_rgb([*range(40), *range(100, 140)])
+    _, prob = detect_faces(frames, load_mtcnn("cpu"))
+    auc = roc_auc_score(np.r_[np.ones(40), np.zeros(40)], prob)
+    assert auc > 0.9, auc  # 0.99 over all 200 with facenet-pytorch 2.6.0
+    assert (prob[:40] > 0).mean() > 0.9 and (prob[40:] == 0).mean() > 0.9
+
+
+def test_identity_facenet_on_random_weights_in_facenet_pytorchs_cache(offline_caches):
+    from facenet_pytorch import InceptionResnetV1
+
+    from metrics.learned.face_identity import FACENET_FILE, VGGFACE2_CLASSES, detect_faces, load_mtcnn
+
+    torch.manual_seed(0)
+    net = InceptionResnetV1(classify=True, num_classes=VGGFACE2_CLASSES)  # the checkpoint's layout
+    path = offline_caches / "torch" / "checkpoints" / FACENET_FILE  # $TORCH_HOME/checkpoints
+    path.parent.mkdir(parents=True)
+    torch.save(net.state_dict(), path)
+    video = _lfw_rgb([0, 0, 1, 150])  # a face, the same face, another person, no face
+    df = metrics.compute(video, ["identity_facenet", "face_mtcnn"], device="cpu")
+    identity = df[df["metric"] == "identity_facenet"]
+    assert identity["frame"].tolist() == [1, 2, 3]
+    same, other, missing = identity["value"].tolist()
+    assert same == pytest.approx(1.0, abs=1e-5) and missing == 0.0
+    crops, _ = detect_faces(video, load_mtcnn("cpu"))
+    with torch.no_grad():  # independently: the embedding model without its classifier, unit norm
+        net.classify = False
+        emb = net.eval()(crops[[0, 2]])
+    assert other == pytest.approx(float(emb[0] @ emb[1]), abs=1e-6)
+    presence = df[df["metric"] == "face_mtcnn"]["value"].to_numpy()
+    assert (presence[:3] > 0.9).all() and presence[3] == 0
 
 
 def test_face_cascade_missing_and_offline_is_one_line(offline_caches, monkeypatch):

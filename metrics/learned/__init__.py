@@ -5,10 +5,12 @@ first use where the network allows (see ``metrics.weights``), or from explicit p
 * CLIP aesthetic (LAION linear head on CLIP ViT-L/14) and CLIP text-frame similarity (open_clip),
 * RAFT dynamic score and dynamic degree (torchvision RAFT, VBench's rule),
 * face presence (OpenCV's shipped Haar cascade), a proxy for the faces of the paper's Anatomy column,
-* MUSIQ clarity (pyiqa's MUSIQ on the SPAQ weights, VBench's imaging quality).
+* MUSIQ clarity (pyiqa's MUSIQ on the SPAQ weights, VBench's imaging quality),
+* face presence and identity with facenet-pytorch (MTCNN, whose weights ship in its wheel; FaceNet).
 """
 
 from metrics.learned.clip_scores import ClipAesthetic, ClipSemantic, load_aesthetic_head, load_clip
+from metrics.learned.face_identity import FaceMtcnn, IdentityFaceNet, load_facenet, load_mtcnn
 from metrics.learned.faces import FacePresence
 from metrics.learned.lpips_consistency import LpipsFirst, LpipsPrev, load_lpips
 from metrics.learned.musiq import ClarityMusiq, load_musiq
@@ -23,6 +25,8 @@ LEARNED = (
     DynamicDegreeRaft,
     FacePresence,
     ClarityMusiq,
+    FaceMtcnn,
+    IdentityFaceNet,
 )
 
 __all__ = [
@@ -32,12 +36,16 @@ __all__ = [
     "ClipSemantic",
     "DynamicDegreeRaft",
     "DynamicRaft",
+    "FaceMtcnn",
     "FacePresence",
+    "IdentityFaceNet",
     "LpipsFirst",
     "LpipsPrev",
     "load_aesthetic_head",
     "load_clip",
+    "load_facenet",
     "load_lpips",
+    "load_mtcnn",
     "load_musiq",
     "load_raft",
 ]
