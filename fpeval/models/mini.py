@@ -50,10 +50,6 @@ class MiniConfig(BaseModel):
     # out_conv: a residual 3x3 convolution over each output latent frame (as U-ViT adds after its linear
     # patch decoder), so neighbouring tokens' outputs agree across patch borders
     out_conv: bool = False
-    # copy_skip: the output also adds, scaled per channel by a function of sigma, the velocity that leads
-    # from the noisy section to the nearest k1 context frame, (x - nearest) / sigma: copying the context
-    # is then a gate of 1 (no identity map through the trunk), and the trunk learns what moves
-    copy_skip: bool = False
     # causal: block-causal attention over time (Table 2's causal row, like CausVid): a section frame
     # attends to the start image, the packed context, itself and earlier section frames, never to later
     # ones; context tokens never attend to the section, so their keys and values do not depend on it
@@ -66,8 +62,7 @@ class MiniConfig(BaseModel):
 
 # options a training run may switch on when continuing from a checkpoint: their layers (by prefix)
 # start at zero, so the continued model starts as the loaded one
-COPY_SKIP_MIN_SIGMA = 0.05  # below it the copy velocity's division would amplify motion into noise
-SWITCHABLE = {"carry": "carry_", "out_conv": "out_refine.", "copy_skip": "copy_skip_", "causal": None}  # causal: a mask, no layers
+SWITCHABLE = {"carry": "carry_", "out_conv": "out_refine.", "causal": None}  # causal: a mask, no layers
 
 
 @dataclass
@@ -201,10 +196,6 @@ class FramePackMini(nn.Module):
             for layer in (self.carry_embed, self.carry_gate):
                 nn.init.zeros_(layer.weight)
                 nn.init.zeros_(layer.bias)
-        if cfg.copy_skip:  # zero-initialised: switching it on leaves the outputs unchanged
-            self.copy_skip_gate = nn.Linear(cfg.dim, cfg.latent_channels)
-            nn.init.zeros_(self.copy_skip_gate.weight)
-            nn.init.zeros_(self.copy_skip_gate.bias)
         if cfg.out_conv:  # zero-initialised last layer: switching it on leaves the outputs unchanged
             c = cfg.latent_channels
             self.out_refine = nn.Sequential(
@@ -239,9 +230,8 @@ class FramePackMini(nn.Module):
         for (_, level), (_, _, span) in zip(by_group, span_iter, strict=False):
             sig[:, span] = level
         sig[:, packed.section] = sigma.to(x.device).float().view(-1, 1)
-        if self.config.carry or self.config.copy_skip:
-            nearest = nearest_k1_frames(context, x.shape).to(x.device, tokens.dtype)
         if self.config.carry:
+            nearest = nearest_k1_frames(context, x.shape).to(x.device, tokens.dtype)
             tokens = tokens.clone()
             tokens[:, packed.section] = tokens[:, packed.section] + self.carry_embed(self.patchify(nearest))
         # start-image tokens: no rotation (cos 1, sin 0), a learned type embedding, clean (sigma 0)
@@ -267,10 +257,6 @@ class FramePackMini(nn.Module):
         if self.config.carry:  # the section shares one sigma: its first token's embedding gates the skip
             gate = self.carry_gate(temb)[level_of[:, -n_sec]]
             out = out + gate.view(b, c, 1, 1, 1) * nearest
-        if self.config.copy_skip:
-            level = sigma.to(x.device, x.dtype).view(-1, 1, 1, 1, 1).clamp_min(COPY_SKIP_MIN_SIGMA)
-            gate = self.copy_skip_gate(temb)[level_of[:, -n_sec]].view(b, c, 1, 1, 1)
-            out = out + gate * (x - nearest) / level
         if self.config.out_conv:
             frames = out.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)
             out = out + self.out_refine(frames).view(b, t, c, h, w).permute(0, 2, 1, 3, 4)
