@@ -8,9 +8,10 @@ DataFrame so drift and tables are computed the same way for every metric::
     metrics.drift.drift_table(per_frame)                          # mean and Eq. 7 drift per metric
     metrics.available()                                           # every metric, its kind and needs
 
-The default set is every weight-free metric. Learned metrics (LPIPS, CLIP aesthetic / semantic, RAFT)
-read model files from disk; MUSIQ, ViCLIP, ArcFace and the anatomy detector are listed as placeholders
-that take a user backend (``metrics.register_backend``).
+The default set is every weight-free metric. Learned metrics (LPIPS, CLIP aesthetic / semantic, RAFT,
+MUSIQ, ViCLIP, FaceNet / MTCNN) find their model files in the standard caches or fetch them once; ArcFace
+and the anatomy detector are listed as placeholders that take a user backend
+(``metrics.register_backend``).
 """
 
 import importlib

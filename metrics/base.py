@@ -133,7 +133,7 @@ def register_callable(
 
 
 def register_backend(name: str, fn: Callable) -> Metric:
-    """Give a listed placeholder metric (MUSIQ, ViCLIP, ArcFace, anatomy) its implementation."""
+    """Give a listed placeholder metric (ArcFace identity, anatomy) its implementation."""
     old = registry.get(name)
     if not isinstance(old, CallableMetric):
         raise ValueError(f"{name!r} is not a placeholder metric; use register_callable for a new one")
@@ -204,7 +204,6 @@ def _register_shipped_metrics() -> None:
     for cls in (*WEIGHT_FREE, *LEARNED):
         registry.add(cls())
     placeholders = (
-        ("semantic_viclip", "per-video", True, "ViCLIP video-text score (VBench)"),
         (
             "identity_arcface",
             "per-pair",

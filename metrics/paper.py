@@ -18,7 +18,10 @@ PAPER_METRICS: dict[str, tuple[str, str]] = {
         "dynamic_degree_raft",
         "VBench dynamic_degree: RAFT flow (Teed & Deng, ECCV 2020) at ~8 fps, threshold 6 min(H, W) / 256",
     ),
-    "Semantic": ("semantic_viclip", "ViCLIP video-text similarity (InternVid, Wang et al., ICLR 2024)"),
+    "Semantic": (
+        "semantic_viclip",
+        "VBench overall_consistency: ViCLIP (InternVid, Wang et al., ICLR 2024) video-text cosine, 8 middle frames at 224 px",
+    ),
     "Anatomy": (
         "anatomy",
         "VBench-2.0 anatomy: a ViT that detects malformed hands, faces and bodies "

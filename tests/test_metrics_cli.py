@@ -57,6 +57,7 @@ def test_plain_output_and_listing(videos):
     assert (
         "clarity_musiq" in listing.output
         and "semantic_viclip" in listing.output
+        and "identity_arcface" in listing.output
         and "needs a backend" in listing.output
     )
 
@@ -68,7 +69,7 @@ def test_plain_output_and_listing(videos):
         (["{a}", "-m", "nonsense"], "unknown metric 'nonsense'"),
         (["{a}", "--out", "x.txt"], "--out must end in .parquet or .csv"),
         (["{a}", "--weights", "lpips"], "KEY=PATH"),
-        (["{a}", "-m", "semantic_viclip"], "needs a backend"),
+        (["{a}", "-m", "identity_arcface"], "needs a backend"),
         ([], "at least one video"),
     ],
 )

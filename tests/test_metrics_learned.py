@@ -30,6 +30,7 @@ def offline_caches(tmp_path, monkeypatch):
         "FPEVAL_RAFT_WEIGHTS",
         "FPEVAL_MUSIQ_WEIGHTS",
         "FPEVAL_FACENET_WEIGHTS",
+        "FPEVAL_VICLIP_WEIGHTS",
         "VBENCH_CACHE_DIR",
     ]:
         monkeypatch.delenv(var, raising=False)
@@ -536,3 +537,118 @@ def test_face_cascade_missing_and_offline_is_one_line(offline_caches, monkeypatc
         faces.cascade_path()
     msg = str(info.value)
     assert "\n" not in msg and "haarcascade_frontalface_default.xml" in msg and "FPEVAL_FACE_CASCADE" in msg
+
+
+# ---- ViCLIP semantic score (VBench's overall consistency) ----
+
+
+def _tiny_clip():
+    """An open_clip CLIP with QuickGELU, 224 px / patch 14 and a 32-token context, random weights."""
+    from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
+
+    torch.manual_seed(0)
+    vision = CLIPVisionCfg(layers=2, width=64, patch_size=14, image_size=224, head_width=64)
+    text = CLIPTextCfg(context_length=32, vocab_size=49408, width=64, heads=1, layers=2)
+    return CLIP(32, vision, text, quick_gelu=True).eval()
+
+
+def _viclip_checkpoint(clip, path, temporal=None):
+    """ViCLIP's file layout, {"model": state}, holding ``clip``'s towers: VBench's key names, the patch
+    convolution as a (1, p, p) Conv3d and 8 temporal positions (zeros unless given)."""
+    state = {"temp": torch.tensor(0.01)}
+    for key, value in clip.state_dict().items():
+        if key.startswith("visual."):
+            name = "vision_encoder." + key.removeprefix("visual.")
+            state[name] = value.unsqueeze(2) if key == "visual.conv1.weight" else value
+        elif key != "logit_scale" and not key.endswith("attn_mask"):
+            state["text_encoder." + key] = value
+    width = state["vision_encoder.class_embedding"].shape[0]
+    state["vision_encoder.temporal_positional_embedding"] = (
+        torch.zeros(1, 8, width) if temporal is None else temporal
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": state}, path)
+    return state
+
+
+def test_viclip_takes_vbenchs_middle_frames():
+    from metrics.learned.viclip import middle_frame_indices
+
+    # get_frame_indices(8, n, sample="middle"): the middle of 8 equal intervals, the last repeated
+    assert middle_frame_indices(8, 91) == [5, 16, 27, 39, 50, 61, 73, 84]
+    assert middle_frame_indices(8, 8) == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert middle_frame_indices(8, 5) == [0, 1, 2, 3, 4, 4, 4, 4]
+    assert middle_frame_indices(8, 1) == [0] * 8
+    with pytest.raises(ValueError, match="at least one frame"):
+        middle_frame_indices(8, 0)
+
+
+def test_viclip_preprocessing_is_vbenchs_clip_transform():
+    from torchvision import transforms as T
+
+    from metrics.learned.viclip import middle_frame_indices, viclip_frames
+
+    video = np.random.default_rng(1).integers(0, 256, (20, 120, 160, 3)).astype(np.uint8)
+    vbench = T.Compose(  # vbench.utils.clip_transform(224) on (T, C, H, W) uint8 frames
+        [
+            T.Resize(224, interpolation=T.InterpolationMode.BICUBIC, antialias=False),
+            T.CenterCrop(224),
+            T.Lambda(lambda x: x.float().div(255.0)),
+            T.Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
+        ]
+    )
+    expected = vbench(torch.from_numpy(video[middle_frame_indices(8, 20)]).permute(0, 3, 1, 2))
+    assert torch.equal(viclip_frames(video), expected)
+
+
+def test_viclip_towers_equal_open_clips_on_the_same_weights(offline_caches):
+    from metrics.learned.viclip import ViCLIP, tokenize
+
+    clip = _tiny_clip()
+    state = _viclip_checkpoint(clip, offline_caches / "viclip.pth")
+    model = ViCLIP.from_state_dict(state).eval()
+    tokens = tokenize(["a red fox jumps over a log", "waves"], context=32)
+    assert tokens.shape == (2, 32) and tokens[0].argmax() == 8  # start, 7 words, end
+    images = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        # text: CLIP's own text tower; one frame: CLIP's image tower (ViCLIP adds the temporal mean, 0 here)
+        torch.testing.assert_close(model.text_encoder(tokens), clip.encode_text(tokens), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            model.vision_encoder(images[:, None]), clip.encode_image(images), atol=1e-5, rtol=1e-5
+        )
+
+
+def test_semantic_viclip_on_random_weights_in_vbenchs_cache(offline_caches):
+    from metrics.learned.viclip import VICLIP_FILE, ViCLIP, tokenize, viclip_frames
+
+    clip = _tiny_clip()
+    path = offline_caches / "home" / ".cache" / "vbench" / "ViCLIP" / VICLIP_FILE
+    torch.manual_seed(1)
+    state = _viclip_checkpoint(clip, path, temporal=torch.randn(1, 8, 64))
+    video = _moving(12)
+    with pytest.raises(ValueError, match="needs the video's prompt"):
+        metrics.compute(video, ["semantic_viclip"], device="cpu")
+    df = metrics.compute(video, ["semantic_viclip"], device="cpu", prompt="a moving texture")
+    assert df["frame"].tolist() == [-1] and len(df) == 1  # one number per video
+    model = ViCLIP.from_state_dict(state).eval()
+    with torch.no_grad():  # the cosine of the two towers' embeddings
+        v = torch.nn.functional.normalize(model.vision_encoder(viclip_frames(video)[None]), dim=-1)
+        t = torch.nn.functional.normalize(model.text_encoder(tokenize(["a moving texture"], 32)), dim=-1)
+        reversed_frames = viclip_frames(video[::-1].copy())[None]
+        r = torch.nn.functional.normalize(model.vision_encoder(reversed_frames), dim=-1)
+    assert df["value"].iloc[0] == pytest.approx(float(v[0] @ t[0]), abs=1e-6)
+    assert abs(float(r[0] @ t[0]) - float(v[0] @ t[0])) > 1e-4  # the temporal positions tell order
+
+
+def test_viclip_rejects_another_checkpoint_and_fails_offline_in_one_line(offline_caches, monkeypatch):
+    from metrics.learned.viclip import VICLIP_FILE, load_viclip
+
+    with pytest.raises(MissingWeightsError) as info:
+        load_viclip()
+    msg = str(info.value)
+    assert "\n" not in msg and VICLIP_FILE in msg and "FPEVAL_VICLIP_WEIGHTS" in msg
+    assert "OpenGVLab/VBench_Used_Models" in msg
+    wrong = offline_caches / "wrong.pth"
+    torch.save({"model": {"conv.weight": torch.zeros(1)}}, wrong)
+    with pytest.raises(MissingWeightsError, match="is not a ViCLIP checkpoint"):
+        load_viclip(wrong)

@@ -6,7 +6,8 @@ first use where the network allows (see ``metrics.weights``), or from explicit p
 * RAFT dynamic score and dynamic degree (torchvision RAFT, VBench's rule),
 * face presence (OpenCV's shipped Haar cascade), a proxy for the faces of the paper's Anatomy column,
 * MUSIQ clarity (pyiqa's MUSIQ on the SPAQ weights, VBench's imaging quality),
-* face presence and identity with facenet-pytorch (MTCNN, whose weights ship in its wheel; FaceNet).
+* face presence and identity with facenet-pytorch (MTCNN, whose weights ship in its wheel; FaceNet),
+* ViCLIP video-text score (VBench's overall consistency; open_clip blocks and tokenizer).
 """
 
 from metrics.learned.clip_scores import ClipAesthetic, ClipSemantic, load_aesthetic_head, load_clip
@@ -15,6 +16,7 @@ from metrics.learned.faces import FacePresence
 from metrics.learned.lpips_consistency import LpipsFirst, LpipsPrev, load_lpips
 from metrics.learned.musiq import ClarityMusiq, load_musiq
 from metrics.learned.raft_dynamic import DynamicDegreeRaft, DynamicRaft, load_raft
+from metrics.learned.viclip import SemanticViCLIP, load_viclip
 
 LEARNED = (
     LpipsFirst,
@@ -27,6 +29,7 @@ LEARNED = (
     ClarityMusiq,
     FaceMtcnn,
     IdentityFaceNet,
+    SemanticViCLIP,
 )
 
 __all__ = [
@@ -41,6 +44,7 @@ __all__ = [
     "IdentityFaceNet",
     "LpipsFirst",
     "LpipsPrev",
+    "SemanticViCLIP",
     "load_aesthetic_head",
     "load_clip",
     "load_facenet",
@@ -48,4 +52,5 @@ __all__ = [
     "load_mtcnn",
     "load_musiq",
     "load_raft",
+    "load_viclip",
 ]
