@@ -133,7 +133,7 @@ def register_callable(
 
 
 def register_backend(name: str, fn: Callable) -> Metric:
-    """Give a listed placeholder metric (ArcFace identity, anatomy) its implementation."""
+    """Give a listed placeholder metric (the ArcFace identity) its implementation."""
     old = registry.get(name)
     if not isinstance(old, CallableMetric):
         raise ValueError(f"{name!r} is not a placeholder metric; use register_callable for a new one")
@@ -210,7 +210,6 @@ def _register_shipped_metrics() -> None:
             True,
             "ArcFace + RetinaFace face similarity to the first frame (identity_facenet computes it with FaceNet + MTCNN)",
         ),
-        ("anatomy", "per-frame", True, "VBench ViT hand / face / body anatomy detector score"),
     )
     for name, kind, better, what in placeholders:
         registry.add(

@@ -24,8 +24,8 @@ PAPER_METRICS: dict[str, tuple[str, str]] = {
     ),
     "Anatomy": (
         "anatomy",
-        "VBench-2.0 anatomy: a ViT that detects malformed hands, faces and bodies "
-        "(anatomy_face, OpenCV's shipped face cascade, is a proxy for its faces)",
+        "VBench-2.0 human_anatomy: SimMIM ViT-B classifiers judge detected people, faces and hands "
+        "(YOLO-World in VBench-2.0; MTCNN faces here unless a detector is set), 1 - abnormal / people",
     ),
     "Identity": (
         "identity_facenet",

@@ -31,6 +31,8 @@ def offline_caches(tmp_path, monkeypatch):
         "FPEVAL_MUSIQ_WEIGHTS",
         "FPEVAL_FACENET_WEIGHTS",
         "FPEVAL_VICLIP_WEIGHTS",
+        "FPEVAL_ANATOMY_DIR",
+        "VBENCH2_CACHE_DIR",
         "VBENCH_CACHE_DIR",
     ]:
         monkeypatch.delenv(var, raising=False)
@@ -652,3 +654,117 @@ def test_viclip_rejects_another_checkpoint_and_fails_offline_in_one_line(offline
     torch.save({"model": {"conv.weight": torch.zeros(1)}}, wrong)
     with pytest.raises(MissingWeightsError, match="is not a ViCLIP checkpoint"):
         load_viclip(wrong)
+
+
+# ---- VBench-2.0 human anatomy (SimMIM ViT classifiers on detected crops) ----
+
+
+def test_square_crop_follows_vbench2s_smart_cut():
+    from metrics.learned.anatomy import square_crop
+
+    frame = np.arange(100 * 100).reshape(100, 100)
+    # the longer side's square, centred on the box where it fits: rows 20..60, columns 0..40
+    crop = square_crop(frame, (10, 20, 30, 60))
+    assert crop.shape == (40, 40) and crop[0, 0] == frame[20, 0]
+    # at the border the square moves inside the frame (columns 60..100) and still covers the box
+    crop = square_crop(frame, (90, 10, 99, 50))
+    assert crop.shape == (40, 40) and crop[0, 0] == frame[10, 60]
+    # a box too wide for any square of its longer side inside a 40-row frame: the shorter side's
+    wide = frame[:40]
+    crop = square_crop(wide, (10, 0, 70, 40))
+    assert crop.shape == (40, 40) and crop[0, 0] == wide[0, 20]
+    with pytest.raises(ValueError, match="positive width and height"):
+        square_crop(frame, (10, 10, 10, 30))
+
+
+def test_anatomy_rule_counts_a_person_abnormal_when_any_crop_passes_its_threshold():
+    from metrics.learned.anatomy import anatomy_scores
+
+    frames = np.zeros((3, 64, 64, 3), dtype=np.uint8)
+    box = (8.0, 8.0, 40.0, 40.0)
+    people = [
+        [{"face": [box]}, {"face": [box], "hand": [box]}],  # 2 people
+        [],  # nobody
+        [{"human": [box], "hand": [box]}],
+    ]
+    # the abnormal probability each call returns, per category, in the order the crops are made
+    answers = {"face": [0.5, 0.2], "hand": [0.1, 0.33], "human": [0.45]}
+
+    def classify(category, crops):
+        assert all(c.shape == (32, 32, 3) for c in crops)
+        return answers[category][: len(crops)]
+
+    # frame 0: person 0's face 0.5 > 0.303 (abnormal), person 1's face 0.2 and hand 0.1 (normal): 1 - 1/2
+    # frame 1: 1 without people; frame 2: human 0.45 < 0.4545 but hand 0.33 > 0.3232: abnormal
+    np.testing.assert_allclose(anatomy_scores(frames, people, classify), [0.5, 1.0, 0.0])
+
+
+def _random_beit_checkpoints(folder, abnormal_logit):
+    """Three small SimMIM-layout classifiers ({"model": state}, index tables included) whose head says
+    'abnormal' with logit ``abnormal_logit`` against 0, whatever the input."""
+    from timm.models.beit import Beit
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for category in ("human", "face", "hand"):
+        torch.manual_seed(0)
+        net = Beit(
+            img_size=224,
+            patch_size=16,
+            num_classes=2,
+            embed_dim=48,
+            depth=2,
+            num_heads=3,
+            use_abs_pos_emb=False,
+            use_rel_pos_bias=True,
+            init_values=0.1,
+            global_pool="avg",
+        )
+        state = net.state_dict()
+        for name, value in net.named_buffers():
+            if name.endswith("relative_position_index"):
+                state[name] = value  # SimMIM keeps them in the checkpoint
+        state["head.weight"] = torch.zeros_like(state["head.weight"])
+        state["head.bias"] = torch.tensor([float(abnormal_logit), 0.0])
+        torch.save({"model": state}, folder / f"{category}.pth")
+
+
+@pytest.mark.parametrize("abnormal_logit, with_face", [(6.0, 0.0), (-6.0, 1.0)])
+def test_anatomy_runs_on_random_weights_in_vbench2s_cache_with_mtcnn_faces(
+    offline_caches, abnormal_logit, with_face
+):
+    _random_beit_checkpoints(
+        offline_caches / "home" / ".cache" / "vbench2" / "anomaly_detector", abnormal_logit
+    )
+    video = _lfw_rgb([0, 1, 150, 160])  # two faces, two non-faces
+    df = metrics.compute(video, ["anatomy"], device="cpu")
+    assert df["frame"].tolist() == [0, 1, 2, 3]
+    # faces are judged by the face classifier; frames without people score 1
+    assert df["value"].tolist() == [with_face, with_face, 1.0, 1.0]
+
+
+def test_anatomy_classifier_input_is_bgr_resized_and_cropped():
+    from metrics.learned.anatomy import classifier_input
+
+    crop = np.zeros((50, 50, 3), dtype=np.uint8)
+    crop[..., 0] = 255  # pure red in RGB
+    x = classifier_input([crop])
+    assert x.shape == (1, 3, 224, 224)
+    # VBench-2.0 hands OpenCV's BGR crops to the classifier: red arrives in the last channel
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    np.testing.assert_allclose(x[0, :, 100, 100].numpy(), (np.array([0, 0, 1]) - mean) / std, atol=1e-5)
+
+
+def test_anatomy_missing_weights_and_foreign_checkpoints_fail_in_one_line(offline_caches):
+    from metrics.learned.anatomy import load_classifier
+
+    with pytest.raises(MissingWeightsError) as info:
+        load_classifier("face")
+    msg = str(info.value)
+    assert "\n" not in msg and "face.pth" in msg and "FPEVAL_ANATOMY_DIR" in msg and "drive.google" in msg
+    folder = offline_caches / "foreign"
+    folder.mkdir()
+    torch.save({"model": {"conv.weight": torch.zeros(1)}}, folder / "face.pth")
+    with pytest.raises(MissingWeightsError, match="not a SimMIM ViT classifier"):
+        load_classifier("face", folder)
+    with pytest.raises(ValueError, match="accepted: human, face, hand"):
+        load_classifier("body")

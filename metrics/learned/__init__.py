@@ -7,9 +7,11 @@ first use where the network allows (see ``metrics.weights``), or from explicit p
 * face presence (OpenCV's shipped Haar cascade), a proxy for the faces of the paper's Anatomy column,
 * MUSIQ clarity (pyiqa's MUSIQ on the SPAQ weights, VBench's imaging quality),
 * face presence and identity with facenet-pytorch (MTCNN, whose weights ship in its wheel; FaceNet),
-* ViCLIP video-text score (VBench's overall consistency; open_clip blocks and tokenizer).
+* ViCLIP video-text score (VBench's overall consistency; open_clip blocks and tokenizer),
+* VBench-2.0 human anatomy (timm BEiT classifiers on detected crops; MTCNN faces by default).
 """
 
+from metrics.learned.anatomy import Anatomy, load_classifier, set_detector
 from metrics.learned.clip_scores import ClipAesthetic, ClipSemantic, load_aesthetic_head, load_clip
 from metrics.learned.face_identity import FaceMtcnn, IdentityFaceNet, load_facenet, load_mtcnn
 from metrics.learned.faces import FacePresence
@@ -30,10 +32,12 @@ LEARNED = (
     FaceMtcnn,
     IdentityFaceNet,
     SemanticViCLIP,
+    Anatomy,
 )
 
 __all__ = [
     "LEARNED",
+    "Anatomy",
     "ClipAesthetic",
     "ClarityMusiq",
     "ClipSemantic",
@@ -46,6 +50,7 @@ __all__ = [
     "LpipsPrev",
     "SemanticViCLIP",
     "load_aesthetic_head",
+    "load_classifier",
     "load_clip",
     "load_facenet",
     "load_lpips",
@@ -53,4 +58,5 @@ __all__ = [
     "load_musiq",
     "load_raft",
     "load_viclip",
+    "set_detector",
 ]
