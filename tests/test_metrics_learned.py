@@ -768,3 +768,36 @@ def test_anatomy_missing_weights_and_foreign_checkpoints_fail_in_one_line(offlin
         load_classifier("face", folder)
     with pytest.raises(ValueError, match="accepted: human, face, hand"):
         load_classifier("body")
+
+
+def test_the_paper_set_runs_on_random_weights_in_every_cache_layout(offline_caches):
+    """The seven columns at once, each model's random weights where its downloader would put them:
+    VBench's caches (MUSIQ, ViCLIP), VBench-2.0's (anatomy), torch hub (aesthetic head, RAFT) and facenet-pytorch's (FaceNet). CLIP's cache file is read as ViT-L/14, so
+    the tiny CLIP is passed as its open_clip folder (its cache lookup is tested above)."""
+    from metrics.learned.face_identity import FACENET_FILE, VGGFACE2_CLASSES
+    from metrics.learned.musiq import MUSIQ_FILE
+    from metrics.learned.viclip import VICLIP_FILE
+
+    home, hub = offline_caches / "home" / ".cache", offline_caches / "torch" / "hub" / "checkpoints"
+    _random_musiq(home / "vbench" / "pyiqa_model" / MUSIQ_FILE)
+    _tiny_clip_dir(offline_caches / "clip")
+    _head(hub / "sa_0_4_vit_l_14_linear.pth")
+    torch.manual_seed(0)
+    torch.save(
+        torchvision.models.optical_flow.raft_large(weights=None).state_dict(),
+        hub / "raft_large_C_T_SKHT_V2-ff5fadd5.pth",
+    )
+    _viclip_checkpoint(_tiny_clip(), home / "vbench" / "ViCLIP" / VICLIP_FILE)
+    _random_beit_checkpoints(home / "vbench2" / "anomaly_detector", abnormal_logit=-6.0)
+    from facenet_pytorch import InceptionResnetV1
+
+    facenet = offline_caches / "torch" / "checkpoints" / FACENET_FILE
+    facenet.parent.mkdir(parents=True)
+    torch.save(InceptionResnetV1(classify=True, num_classes=VGGFACE2_CLASSES).state_dict(), facenet)
+    video = _lfw_rgb([0, 0, 0, 1, 1, 1, 2, 2])
+    clip = {"clip": str(offline_caches / "clip")}
+    df = metrics.compute(video, "paper", device="cpu", fps=8, prompt="a face", weights=clip)
+    per_metric = df.groupby("metric", sort=False)["frame"].apply(list)
+    assert list(per_metric.index) == [m.name for m in metrics.registry.expand("paper")]
+    assert per_metric["semantic_viclip"] == [-1] and per_metric["clarity_musiq"] == list(range(8))
+    assert np.isfinite(df["value"]).all()
