@@ -772,8 +772,9 @@ def test_anatomy_missing_weights_and_foreign_checkpoints_fail_in_one_line(offlin
 
 def test_the_paper_set_runs_on_random_weights_in_every_cache_layout(offline_caches):
     """The seven columns at once, each model's random weights where its downloader would put them:
-    VBench's caches (MUSIQ, ViCLIP), VBench-2.0's (anatomy), torch hub (aesthetic head, RAFT) and facenet-pytorch's (FaceNet). CLIP's cache file is read as ViT-L/14, so
-    the tiny CLIP is passed as its open_clip folder (its cache lookup is tested above)."""
+    VBench's caches (MUSIQ, ViCLIP), VBench-2.0's (anatomy), torch hub (aesthetic head, RAFT) and
+    facenet-pytorch's (FaceNet). CLIP's cache file is read as ViT-L/14, so the tiny CLIP is passed as
+    its open_clip folder (its cache lookup is tested above)."""
     from metrics.learned.face_identity import FACENET_FILE, VGGFACE2_CLASSES
     from metrics.learned.musiq import MUSIQ_FILE
     from metrics.learned.viclip import VICLIP_FILE
