@@ -1,9 +1,11 @@
 """Metric throughput: the weight-free suite in frames/s at 64x64 and 256x256, and the learned metrics
-batched vs frame by frame (random weights written to a temporary folder and loaded through the real
-loading path, so the timing is the real model's work). Target: >= 200 frames/s for the weight-free
-suite at 64x64 on 2 CPU cores.
+batched (32 frames per model call) against frame by frame, the baseline a loop over frames gives (random
+weights written to a temporary folder and loaded through the real loading path, so the timing is the
+real model's work). The learned comparison runs on the interleaved harness: the speed-up is the median
+per-round ratio with a bootstrap 95 % interval, and the two arms' values are checked equal first.
+Target: >= 200 frames/s for the weight-free suite at 64x64 on 2 CPU cores.
 
-    python benchmarks/metrics_throughput.py [--device cpu|cuda] [--frames 64] [--fps 30] [--no-write]
+    python benchmarks/metrics_throughput.py [--device cpu|cuda] [--frames 64] [--learned-frames 64] [--no-write]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from harness import compare  # noqa: E402
 from report import command, machine, wall_time, write_section  # noqa: E402
 
 import metrics  # noqa: E402
@@ -101,16 +104,25 @@ def learned(args, tmp: Path) -> list[str]:
         ("RAFT small dynamic (20 iters)", raft),
     ):
 
-        def run(batch_size: int, m=metric) -> None:
-            metrics.compute(video, [m], device=args.device, batch_size=batch_size, weights=weights)
+        def run(batch_size: int, m=metric):
+            return metrics.compute(video, [m], device=args.device, batch_size=batch_size, weights=weights)
 
-        batched = timed(lambda r=run: r(32), args.repeats, args.device)
-        single = timed(lambda r=run: r(1), args.repeats, args.device)
-        n = args.learned_frames
-        print(
-            f"{label}: batched {n / batched:.1f} frames/s, per-frame {n / single:.1f} frames/s, x{single / batched:.2f}"
+        def same(batched, single) -> None:
+            np.testing.assert_allclose(batched["value"], single["value"], rtol=1e-4, atol=1e-5)
+
+        cmp = compare(
+            lambda r=run: r(1),
+            lambda r=run: r(32),
+            names=("frame by frame", "batch 32"),
+            rounds=args.repeats,
+            check=same,
+            sync=torch.cuda.synchronize if args.device.startswith("cuda") else None,
         )
-        rows.append(f"| {label} | {n / batched:.1f} | {n / single:.1f} | **{single / batched:.2f}x** |")
+        med, low, high = cmp.ratio_interval()
+        n = args.learned_frames
+        batched, single = n / np.median(cmp.b), n / np.median(cmp.a)
+        print(f"{label}: {cmp.summary()}")
+        rows.append(f"| {label} | {batched:.1f} | {single:.1f} | **{med:.2f}x** [{low:.2f}, {high:.2f}] |")
     return rows
 
 
@@ -118,9 +130,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--frames", type=int, default=64, help="frames per video for the weight-free suite")
-    ap.add_argument("--learned-frames", type=int, default=16, help="frames (128x128) for the learned metrics")
+    ap.add_argument(
+        "--learned-frames",
+        type=int,
+        default=64,
+        help="frames (128x128) for the learned metrics: 2 batches of 32",
+    )
     ap.add_argument("--fps", type=float, default=30.0, help="video fps (dynamic degree samples ~8 fps)")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=10, help="timed rounds (the learned comparison's harness)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--clip-model", default="ViT-B-32", help="open_clip architecture for the CLIP timing")
     ap.add_argument("--no-write", action="store_true", help="print only; do not update BENCHMARKS.md")
@@ -138,12 +155,14 @@ def main() -> None:
         f"Weight-free suite (every default metric, one `metrics.compute` call) on a panned photo, "
         f"{args.frames} frames at {args.fps:g} fps, median of {args.repeats}; target >= 200 frames/s at "
         f"64x64 on 2 cores. Learned metrics on {args.learned_frames} frames of 128x128 with random weights "
-        f"loaded through the real loaders, batch 32 vs batch 1. 1-minute load average when the run "
+        f"loaded through the real loaders: batch 32 against the baseline of one frame per call, interleaved "
+        f"harness over {args.repeats} rounds, values checked equal first (speed-up: median per-round ratio "
+        f"[bootstrap 95 % interval]). 1-minute load average when the run "
         f"started: {load:.2f} (other jobs may share the machine).\n\n"
         f"Command: `{cmd}`  \nMachine: {machine(args.device)}\n\n"
         "| frame size | metrics | T | time | frames/s | slowest metrics alone (frames/s) |\n"
         "| --- | --- | --- | --- | --- | --- |\n" + "\n".join(wf) + "\n\n"
-        "| learned metric | batched frames/s | per-frame frames/s | speed-up |\n"
+        "| learned metric | batched frames/s | per-frame frames/s | speed-up [95 % interval] |\n"
         "| --- | --- | --- | --- |\n" + "\n".join(ln),
     )
 
