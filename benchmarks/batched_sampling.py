@@ -104,8 +104,13 @@ def main() -> None:
     )
     all_med, all_low, all_high = total.ratio_interval()
     print(f"all variants: speed-up {all_med:.2f}x [{all_low:.2f}, {all_high:.2f}] (target >= 5x on GPU)")
-    if args.no_write:
-        return
+    if not args.no_write:
+        write(rows, total, args)
+
+
+def write(rows: list[tuple], total: Comparison, args) -> None:
+    """The BENCHMARKS.md section: one row per variant and the per-round total."""
+    all_med, all_low, all_high = total.ratio_interval()
     dev = args.device.split(":")[0]
     cmd = command()
     table = [

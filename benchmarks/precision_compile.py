@@ -1,7 +1,9 @@
 """FramePack-mini sampling under float32, bf16 autocast and torch.compile: time, agreement and FLOP use.
 
 One batch of videos (held-out start images) is generated through ``fpeval.sampling.engine.generate_latents``
-in each mode on the same device. Reported per mode: seconds per section, speed-up over float32,
+in each mode on the same device. Each mode is timed against float32 (the baseline) on the interleaved
+harness, after a first run that includes compilation. Reported per mode: seconds per section, speed-up
+over float32 (median per-round ratio with a bootstrap 95 % interval),
 the largest latent difference to the float32 video, model FLOPs per section (counted with
 ``torch.utils.flop_counter``), achieved FLOP/s and, on a GPU with a known peak, model FLOP
 utilisation (MFU = achieved / peak dense FLOP/s of the mode's precision).
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
 import sys
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from harness import compare  # noqa: E402
 from report import add_run_args, command, machine, wall_time, write_section  # noqa: E402
 
 from fpeval.models import load  # noqa: E402
@@ -43,9 +45,46 @@ def peak_flops(device: str, mode: str) -> float | None:
     return None
 
 
+def time_modes(run, reference: torch.Tensor, flops: float, modes: list[str], args) -> dict:
+    """Per mode: its first run (compilation included), then the interleaved harness against float32."""
+    results = {}
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else None
+    for mode in modes:
+        first, out = wall_time(lambda m=mode: run(m), args.device)  # the first run (and compilation)
+        cmp = compare(
+            lambda: run("float32"),
+            lambda m=mode: run(m),
+            names=("float32", mode),
+            rounds=args.repeats,
+            warmup=0,
+            sync=sync,
+        )
+        sec = sorted(cmp.b)[len(cmp.b) // 2]
+        err = float((out - reference).abs().max())
+        achieved = flops / sec
+        peak = peak_flops(args.device, mode)
+        results[mode] = dict(
+            sec=sec,
+            first=first,
+            err=err,
+            achieved=achieved,
+            mfu=achieved / peak if peak else None,
+            speedup=cmp.ratio_interval(),
+        )
+        mfu = f", MFU {results[mode]['mfu'] * 100:.2f} %" if peak else ""
+        med, low, high = results[mode]["speedup"]
+        print(
+            f"{mode:24s} {sec / args.sections * 1e3:8.1f} ms/section (batch {args.batch}), first run {first:.1f} s, "
+            f"speed-up vs float32 {med:.2f}x [{low:.2f}, {high:.2f}], max |latent - float32| {err:.3g}, "
+            f"{achieved / 1e9:.1f} GFLOP/s{mfu}",
+            flush=True,
+        )
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_run_args(ap, batch=8, sections=10, steps=10)
+    add_run_args(ap, batch=8, sections=10, steps=10, repeats=10)
     ap.add_argument("--modes", default=",".join(MODES))
     args = ap.parse_args()
     modes = args.modes.split(",")
@@ -84,40 +123,26 @@ def main() -> None:
     flops = counter.get_total_flops()
     flops_per_section = flops / args.sections / args.batch
 
-    results = {}
-    for mode in modes:
-        first, out = wall_time(lambda m=mode: run(m), args.device)  # warm-up (and compilation)
-        sec = statistics.median(wall_time(lambda m=mode: run(m), args.device)[0] for _ in range(args.repeats))
-        err = float((out - reference).abs().max())
-        achieved = flops / sec
-        peak = peak_flops(args.device, mode)
-        results[mode] = dict(
-            sec=sec, first=first, err=err, achieved=achieved, mfu=achieved / peak if peak else None
-        )
-        mfu = f", MFU {results[mode]['mfu'] * 100:.2f} %" if peak else ""
-        print(
-            f"{mode:24s} {sec / args.sections * 1e3:8.1f} ms/section (batch {args.batch}), first run {first:.1f} s, "
-            f"max |latent - float32| {err:.3g}, {achieved / 1e9:.1f} GFLOP/s{mfu}",
-            flush=True,
-        )
+    results = time_modes(run, reference, flops, modes, args)
     if args.no_write:
         return
-    base = results.get("float32", next(iter(results.values())))["sec"]
     rows = [
-        "| mode | ms per section (batch) | speed-up vs float32 | first run (incl. compile) | max abs latent diff vs float32 | achieved GFLOP/s | MFU |",
+        "| mode | ms per section (batch) | speed-up vs float32 [95 % interval] | first run (incl. compile) | max abs latent diff vs float32 | achieved GFLOP/s | MFU |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for mode, r in results.items():
         mfu = f"{r['mfu'] * 100:.2f} %" if r["mfu"] is not None else "n/a (no known peak)"
         rows.append(
-            f"| {mode} | {r['sec'] / args.sections * 1e3:.1f} | **{base / r['sec']:.2f}x** | {r['first']:.1f} s | "
+            f"| {mode} | {r['sec'] / args.sections * 1e3:.1f} | **{r['speedup'][0]:.2f}x** "
+            f"[{r['speedup'][1]:.2f}, {r['speedup'][2]:.2f}] | {r['first']:.1f} s | "
             f"{r['err']:.3g} | {r['achieved'] / 1e9:.1f} | {mfu} |"
         )
     dev = args.device.split(":")[0]
     write_section(
         f"Precision and compilation ({dev})",
         f"`fpeval.sampling.engine.generate_latents` with the shipped `mini`, vanilla, batch {args.batch} held-out images, "
-        f"{args.sections} sections x {args.steps} UniPC steps, median of {args.repeats} runs after a warm-up. "
+        f"{args.sections} sections x {args.steps} UniPC steps; each mode against float32 on the interleaved harness "
+        f"over {args.repeats} rounds after a first run (which includes compilation). "
         f"Model FLOPs counted by `torch.utils.flop_counter`: {flops_per_section / 1e9:.2f} GFLOP per section per "
         "video. MFU uses the GPU's dense tensor-core peak for the mode's precision (TF32 for float32).\n\n"
         f"Command: `{command()}`  \n"
