@@ -79,6 +79,16 @@ def torch_checkpoints_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
+def vbench_cache_dir() -> Path:
+    """VBench's model cache: ``$VBENCH_CACHE_DIR``, default ``~/.cache/vbench``."""
+    return Path(os.environ.get("VBENCH_CACHE_DIR") or Path.home() / ".cache" / "vbench")
+
+
+def vbench2_cache_dir() -> Path:
+    """VBench-2.0's model cache: ``$VBENCH2_CACHE_DIR``, default ``~/.cache/vbench2``."""
+    return Path(os.environ.get("VBENCH2_CACHE_DIR") or Path.home() / ".cache" / "vbench2")
+
+
 def hf_hub_cache() -> Path:
     """The Hugging Face hub cache: ``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``."""
     if os.environ.get("HF_HUB_CACHE"):

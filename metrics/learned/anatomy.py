@@ -38,7 +38,7 @@ import torch
 
 from metrics.frames import Video
 from metrics.metric import Metric
-from metrics.weights import MissingWeightsError, find_weights
+from metrics.weights import MissingWeightsError, find_weights, vbench2_cache_dir
 
 ANATOMY_ENV = "FPEVAL_ANATOMY_DIR"  # a folder holding human.pth, face.pth and hand.pth
 CATEGORIES = ("human", "face", "hand")
@@ -56,11 +56,6 @@ SIZE, RESIZE = 224, 256  # TEST.CROP: resize to int(256 / 224 * 224), centre cro
 # a person: category -> boxes (x1, y1, x2, y2) in the frame's pixels
 Person = dict[str, list[tuple[float, float, float, float]]]
 Detector = Callable[[np.ndarray], list[list[Person]]]  # (T, H, W, 3) uint8 RGB -> people per frame
-
-
-def vbench2_cache_dir() -> Path:
-    """VBench-2.0's model cache: ``$VBENCH2_CACHE_DIR``, default ``~/.cache/vbench2``."""
-    return Path(os.environ.get("VBENCH2_CACHE_DIR") or Path.home() / ".cache" / "vbench2")
 
 
 def classifier_path(category: str, folder: str | os.PathLike | None = None) -> Path:

@@ -32,6 +32,7 @@ from metrics.weights import (
     Source,
     find_weights,
     torch_checkpoints_dir,
+    vbench_cache_dir,
 )
 
 MUSIQ_ENV = "FPEVAL_MUSIQ_WEIGHTS"
@@ -40,11 +41,6 @@ MUSIQ_FILE = "musiq_spaq_ckpt-358bb6af.pth"
 MUSIQ_URL = f"https://github.com/chaofengc/IQA-PyTorch/releases/download/v0.1-weights/{MUSIQ_FILE}"
 LONGER_SIDE = 512
 PYIQA = "pip install --no-deps pyiqa==0.1.16"
-
-
-def vbench_cache_dir() -> Path:
-    """VBench's model cache: ``$VBENCH_CACHE_DIR``, default ``~/.cache/vbench``."""
-    return Path(os.environ.get("VBENCH_CACHE_DIR") or Path.home() / ".cache" / "vbench")
 
 
 def musiq_path(path: str | os.PathLike | None = None) -> Path:

@@ -31,7 +31,14 @@ from torch import nn
 
 from metrics.frames import Video
 from metrics.metric import VIDEO_FRAME, Metric
-from metrics.weights import MissingWeightsError, Source, find_weights, hf_hub_cache, hf_snapshots
+from metrics.weights import (
+    MissingWeightsError,
+    Source,
+    find_weights,
+    hf_hub_cache,
+    hf_snapshots,
+    vbench_cache_dir,
+)
 
 VICLIP_ENV = "FPEVAL_VICLIP_WEIGHTS"
 VICLIP_FILE = "ViClip-InternVid-10M-FLT.pth"
@@ -41,11 +48,6 @@ SIZE = 224
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 HEAD_WIDTH = 64  # CLIP's attention heads are 64 wide: heads = width / 64
-
-
-def vbench_cache_dir() -> Path:
-    """VBench's model cache: ``$VBENCH_CACHE_DIR``, default ``~/.cache/vbench``."""
-    return Path(os.environ.get("VBENCH_CACHE_DIR") or Path.home() / ".cache" / "vbench")
 
 
 def viclip_path(path: str | os.PathLike | None = None) -> Path:
