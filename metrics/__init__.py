@@ -9,7 +9,7 @@ DataFrame so drift and tables are computed the same way for every metric::
     metrics.available()                                           # every metric, its kind and needs
 
 The default set is every weight-free metric. Learned metrics (LPIPS, CLIP aesthetic / semantic, RAFT,
-MUSIQ, ViCLIP, FaceNet / MTCNN, VBench-2.0's anatomy classifiers) find their model files in the standard
+MUSIQ, ViCLIP, AMT-S, FaceNet / MTCNN, VBench-2.0's anatomy classifiers) find their model files in the standard
 caches or fetch them once; ArcFace is listed as a placeholder that takes a user backend
 (``metrics.register_backend``).
 """

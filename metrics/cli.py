@@ -25,7 +25,7 @@ Weights = Annotated[
     list[str] | None,
     typer.Option(
         "--weights",
-        help="KEY=PATH model file for a learned metric (lpips, clip, aesthetic_head, raft, face_cascade, musiq, facenet, viclip, anatomy).",
+        help="KEY=PATH model file for a learned metric (lpips, clip, aesthetic_head, raft, face_cascade, musiq, facenet, viclip, anatomy, amt).",
     ),
 ]
 Offline = Annotated[

@@ -11,8 +11,9 @@ PAPER_METRICS: dict[str, tuple[str, str]] = {
         "VBench aesthetic_quality: LAION aesthetic predictor, a linear head on CLIP ViT-L/14 image embeddings, / 10",
     ),
     "Motion": (
-        "motion_smoothness",
-        "VBench motion_smoothness: odd frames rebuilt from their neighbours (AMT in VBench; here along optical flow)",
+        "motion_smoothness_amt",
+        "VBench motion_smoothness: odd frames rebuilt from the even ones by AMT-S (Li et al., CVPR 2023), "
+        "(255 - mean abs difference) / 255; frames >= 128 px (motion_smoothness interpolates along flow, weight-free)",
     ),
     "Dynamic": (
         "dynamic_degree_raft",

@@ -32,6 +32,7 @@ def offline_caches(tmp_path, monkeypatch):
         "FPEVAL_FACENET_WEIGHTS",
         "FPEVAL_VICLIP_WEIGHTS",
         "FPEVAL_ANATOMY_DIR",
+        "FPEVAL_AMT_WEIGHTS",
         "VBENCH2_CACHE_DIR",
         "VBENCH_CACHE_DIR",
     ]:
@@ -366,7 +367,7 @@ def test_the_paper_set_is_the_seven_columns_and_each_fails_offline_in_one_line(o
     assert names == [
         "clarity_musiq",
         "aesthetic_clip",
-        "motion_smoothness",
+        "motion_smoothness_amt",
         "dynamic_degree_raft",
         "semantic_viclip",
         "anatomy",
@@ -385,7 +386,7 @@ def test_the_paper_set_is_the_seven_columns_and_each_fails_offline_in_one_line(o
         if not metrics.registry[name].needs_weights:
             continue  # motion smoothness is weight-free
         with pytest.raises((MissingWeightsError, MissingBackendError)) as info:
-            metrics.compute(_moving(3), [name], device="cpu", prompt="a scene")
+            metrics.compute(_moving(3, size=128), [name], device="cpu", prompt="a scene")
         msg = str(info.value)
         assert "\n" not in msg  # one line
         assert name in msg or "weights" in msg  # names the metric or the weights it lacks
@@ -772,7 +773,7 @@ def test_anatomy_missing_weights_and_foreign_checkpoints_fail_in_one_line(offlin
 
 def test_the_paper_set_runs_on_random_weights_in_every_cache_layout(offline_caches):
     """The seven columns at once, each model's random weights where its downloader would put them:
-    VBench's caches (MUSIQ, ViCLIP), VBench-2.0's (anatomy), torch hub (aesthetic head, RAFT) and
+    VBench's caches (MUSIQ, ViCLIP, AMT-S), VBench-2.0's (anatomy), torch hub (aesthetic head, RAFT) and
     facenet-pytorch's (FaceNet). CLIP's cache file is read as ViT-L/14, so the tiny CLIP is passed as
     its open_clip folder (its cache lookup is tested above)."""
     from metrics.learned.face_identity import FACENET_FILE, VGGFACE2_CLASSES
@@ -795,10 +796,84 @@ def test_the_paper_set_runs_on_random_weights_in_every_cache_layout(offline_cach
     facenet = offline_caches / "torch" / "checkpoints" / FACENET_FILE
     facenet.parent.mkdir(parents=True)
     torch.save(InceptionResnetV1(classify=True, num_classes=VGGFACE2_CLASSES).state_dict(), facenet)
-    video = _lfw_rgb([0, 0, 0, 1, 1, 1, 2, 2])
+    _random_amt(home / "vbench" / "amt_model" / "amt-s.pth")
+    video = _lfw_rgb([0, 0, 0, 1, 1, 1, 2, 2], side=128)  # AMT-S needs 128 px
     clip = {"clip": str(offline_caches / "clip")}
     df = metrics.compute(video, "paper", device="cpu", fps=8, prompt="a face", weights=clip)
     per_metric = df.groupby("metric", sort=False)["frame"].apply(list)
     assert list(per_metric.index) == [m.name for m in metrics.registry.expand("paper")]
     assert per_metric["semantic_viclip"] == [-1] and per_metric["clarity_musiq"] == list(range(8))
     assert np.isfinite(df["value"]).all()
+
+
+# ---- AMT-S motion smoothness (VBench) ----
+
+
+def _random_amt(path):
+    from metrics.learned.amt import AMTS
+
+    torch.manual_seed(0)
+    net = AMTS().eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": net.state_dict()}, path)
+    return net
+
+
+def test_amt_has_the_checkpoints_layout():
+    from metrics.learned.amt import AMTS
+
+    state = AMTS().state_dict()
+    # VBench's AMT-S (networks/AMT-S.py Model(corr_radius=3, corr_lvls=4, num_flows=3)): 213 tensors
+    assert len(state) == 213 and sum(v.numel() for v in state.values()) == 2_990_543
+    for key in (
+        "feat_encoder.layer2.0.downsample.0.weight",
+        "encoder.pyramid4.1.1.weight",
+        "decoder4.convblock.1.conv5.weight",
+        "decoder1.convblock.2.weight",
+        "update3.gru.2.weight",
+        "update2.flow_head.2.bias",
+        "comb_block.1.weight",
+    ):
+        assert key in state, key
+    assert state["decoder1.convblock.2.weight"].shape == (60, 24, 4, 4)  # 8 x 3 flows out of 3 x 20
+
+
+def test_amt_scores_odd_frames_like_vbench_with_a_known_interpolator():
+    from metrics.learned.amt import odd_frame_scores
+
+    class Midpoint(torch.nn.Module):  # a perfect interpolator for linear brightness ramps
+        def forward(self, a, b):
+            assert a.shape[-2:] == (144, 160)  # 130 x 150 padded to multiples of 16
+            return (a + b) / 2
+
+    ramp = np.stack([np.full((130, 150, 3), 10 * t, dtype=np.uint8) for t in range(8)])
+    np.testing.assert_allclose(odd_frame_scores(Midpoint(), ramp, batch_size=2), [1.0, 1.0, 1.0])
+    shifted = ramp.copy()
+    shifted[1::2] += 20  # each odd frame 20 levels off its neighbours' mean
+    np.testing.assert_allclose(odd_frame_scores(Midpoint(), shifted), [(255 - 20) / 255] * 3)
+
+
+def test_motion_smoothness_amt_on_random_weights_in_vbenchs_cache(offline_caches):
+    from metrics.learned.amt import load_amt, odd_frame_scores
+
+    _random_amt(offline_caches / "home" / ".cache" / "vbench" / "amt_model" / "amt-s.pth")
+    video = _moving(7, size=128)
+    df = metrics.compute(video, ["motion_smoothness_amt"], device="cpu", batch_size=4)
+    assert df["frame"].tolist() == [1, 3, 5] and ((df["value"] >= 0) & (df["value"] <= 1)).all()
+    one_at_a_time = odd_frame_scores(load_amt(), video, batch_size=1)  # as VBench runs it
+    np.testing.assert_allclose(df["value"], one_at_a_time, atol=1e-4)
+    with pytest.raises(ValueError, match="at least 128 px a side"):
+        metrics.compute(_moving(7, size=64), ["motion_smoothness_amt"], device="cpu")
+
+
+def test_amt_missing_weights_and_foreign_checkpoints_fail_in_one_line(offline_caches):
+    from metrics.learned.amt import load_amt
+
+    with pytest.raises(MissingWeightsError) as info:
+        load_amt()
+    msg = str(info.value)
+    assert "\n" not in msg and "amt-s.pth" in msg and "FPEVAL_AMT_WEIGHTS" in msg and "lalala125/AMT" in msg
+    wrong = offline_caches / "wrong.pth"
+    torch.save({"state_dict": {"conv.weight": torch.zeros(1)}}, wrong)
+    with pytest.raises(MissingWeightsError, match="not an AMT-S checkpoint"):
+        load_amt(wrong)

@@ -8,9 +8,11 @@ first use where the network allows (see ``metrics.weights``), or from explicit p
 * MUSIQ clarity (pyiqa's MUSIQ on the SPAQ weights, VBench's imaging quality),
 * face presence and identity with facenet-pytorch (MTCNN, whose weights ship in its wheel; FaceNet),
 * ViCLIP video-text score (VBench's overall consistency; open_clip blocks and tokenizer),
-* VBench-2.0 human anatomy (timm BEiT classifiers on detected crops; MTCNN faces by default).
+* VBench-2.0 human anatomy (timm BEiT classifiers on detected crops; MTCNN faces by default),
+* VBench's motion smoothness with AMT-S frame interpolation.
 """
 
+from metrics.learned.amt import MotionSmoothnessAMT, load_amt
 from metrics.learned.anatomy import Anatomy, load_classifier, set_detector
 from metrics.learned.clip_scores import ClipAesthetic, ClipSemantic, load_aesthetic_head, load_clip
 from metrics.learned.face_identity import FaceMtcnn, IdentityFaceNet, load_facenet, load_mtcnn
@@ -33,6 +35,7 @@ LEARNED = (
     IdentityFaceNet,
     SemanticViCLIP,
     Anatomy,
+    MotionSmoothnessAMT,
 )
 
 __all__ = [
@@ -48,8 +51,10 @@ __all__ = [
     "IdentityFaceNet",
     "LpipsFirst",
     "LpipsPrev",
+    "MotionSmoothnessAMT",
     "SemanticViCLIP",
     "load_aesthetic_head",
+    "load_amt",
     "load_classifier",
     "load_clip",
     "load_facenet",
