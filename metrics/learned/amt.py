@@ -384,7 +384,7 @@ def odd_frame_scores(model: AMTS, frames: np.ndarray, device: str = "cpu", batch
 class MotionSmoothnessAMT(Metric):
     name, group, kind, higher_is_better, needs_weights = (
         "motion_smoothness_amt",
-        "motion",
+        "amt",  # not "motion": the weight-free motion group must run on any video, offline
         "per-frame",
         True,
         True,
