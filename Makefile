@@ -60,11 +60,13 @@ STEPS ?= 4000
 BATCH ?= 16
 CLIPS ?= 1024
 TRAIN_OUT ?= mini-v2.safetensors
+TRAIN_ARGS ?=  # more `fpeval train` options, e.g. a larger denoiser: --model dim=384 --model depth=6 --model heads=6
 
 train-mini: $(STAMP)  ## the v2 base denoiser from scratch on DEVICE, in one run with mini-v2's final recipe
 	$(BIN)/fpeval train base --device $(DEVICE) --autoencoder fpeval/models/weights/mini-v2-ae.safetensors \
 		--steps $(STEPS) --batch $(BATCH) --clips $(CLIPS) --save-every 500 --out $(TRAIN_OUT) \
-		--model carry=true --model out_conv=true --sigma-shift 3 --sigma-distribution uniform --ema 0.999
+		--model carry=true --model out_conv=true --sigma-shift 3 --sigma-distribution uniform --ema 0.999 \
+		$(TRAIN_ARGS)
 
 lint: $(STAMP)  ## ruff lint + format check
 	$(BIN)/ruff check fpeval metrics tests benchmarks
