@@ -13,7 +13,7 @@ line: the file, the cache it belongs in, and how to provide it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,6 +168,21 @@ def find_weights(
             f"{what}: {filenames[0]} is not in {source.cache()} and downloading it from "
             f"{source.describe()} failed ({reason}); fetch it into that folder by hand, or {provide}"
         ) from e
+
+
+def build_from_checkpoint(path: str | os.PathLike, key: str, build: Callable, layout: str):
+    """Read a torch checkpoint, take ``checkpoint[key]`` when it is there (the state dict otherwise) and
+    ``build`` the model from it; a file of another layout is a one-line MissingWeightsError naming the
+    file and the ``layout`` expected."""
+    import torch
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        state = checkpoint[key] if isinstance(checkpoint, dict) and key in checkpoint else checkpoint
+        return build(state)
+    except (RuntimeError, KeyError, TypeError, AttributeError, IndexError) as e:
+        reason = " ".join(str(e).split())[:300]
+        raise MissingWeightsError(f"{path} is not {layout}: {reason}") from e
 
 
 def _match(path: Path, filenames: Sequence[str], directory: bool) -> Path | None:

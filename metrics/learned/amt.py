@@ -33,8 +33,8 @@ from torch import nn
 from metrics.frames import Video
 from metrics.metric import Metric
 from metrics.weights import (
-    MissingWeightsError,
     Source,
+    build_from_checkpoint,
     find_weights,
     hf_hub_cache,
     hf_snapshots,
@@ -334,21 +334,16 @@ class AMTS(nn.Module):
 
 @functools.lru_cache(maxsize=2)
 def _load(path: str, device: str) -> AMTS:
-    model = AMTS()
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        state = (
-            checkpoint["state_dict"]
-            if isinstance(checkpoint, dict) and "state_dict" in checkpoint
-            else checkpoint
-        )
+    def build(state: dict) -> AMTS:
+        model = AMTS()
         model.load_state_dict(state)
-    except (RuntimeError, KeyError, TypeError, AttributeError) as e:
-        reason = " ".join(str(e).split())[:300]
-        raise MissingWeightsError(
-            f"{path} is not an AMT-S checkpoint ({{'state_dict': ...}}): {reason}"
-        ) from e
-    return model.eval().to(device)
+        return model
+
+    return (
+        build_from_checkpoint(path, "state_dict", build, "an AMT-S checkpoint ({'state_dict': ...})")
+        .eval()
+        .to(device)
+    )
 
 
 def load_amt(path: str | os.PathLike | None = None, device: str = "cpu") -> AMTS:

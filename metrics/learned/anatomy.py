@@ -38,7 +38,7 @@ import torch
 
 from metrics.frames import Video
 from metrics.metric import Metric
-from metrics.weights import MissingWeightsError, find_weights, vbench2_cache_dir
+from metrics.weights import build_from_checkpoint, find_weights, vbench2_cache_dir
 
 ANATOMY_ENV = "FPEVAL_ANATOMY_DIR"  # a folder holding human.pth, face.pth and hand.pth
 CATEGORIES = ("human", "face", "hand")
@@ -101,15 +101,9 @@ def beit_from_state_dict(state: dict) -> torch.nn.Module:
 
 @functools.lru_cache(maxsize=6)
 def _load(path: str, device: str) -> torch.nn.Module:
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        state = checkpoint["model"] if isinstance(checkpoint, dict) and "model" in checkpoint else checkpoint
-        model = beit_from_state_dict(state)
-    except (RuntimeError, KeyError, TypeError, AttributeError, IndexError) as e:
-        reason = " ".join(str(e).split())[:300]
-        raise MissingWeightsError(
-            f"{path} is not a SimMIM ViT classifier ({{'model': ...}}): {reason}"
-        ) from e
+    model = build_from_checkpoint(
+        path, "model", beit_from_state_dict, "a SimMIM ViT classifier ({'model': ...})"
+    )
     return model.eval().to(device)
 
 

@@ -32,8 +32,8 @@ from torch import nn
 from metrics.frames import Video
 from metrics.metric import VIDEO_FRAME, Metric
 from metrics.weights import (
-    MissingWeightsError,
     Source,
+    build_from_checkpoint,
     find_weights,
     hf_hub_cache,
     hf_snapshots,
@@ -195,15 +195,9 @@ class ViCLIP(nn.Module):
 
 @functools.lru_cache(maxsize=2)
 def _load(path: str, device: str) -> ViCLIP:
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        state = checkpoint["model"] if isinstance(checkpoint, dict) and "model" in checkpoint else checkpoint
-        model = ViCLIP.from_state_dict(state)
-    except (RuntimeError, KeyError, TypeError, AttributeError) as e:
-        reason = " ".join(str(e).split())[:300]
-        raise MissingWeightsError(
-            f"{path} is not a ViCLIP checkpoint ({{'model': state_dict}}): {reason}"
-        ) from e
+    model = build_from_checkpoint(
+        path, "model", ViCLIP.from_state_dict, "a ViCLIP checkpoint ({'model': state_dict})"
+    )
     return model.eval().to(device)
 
 
