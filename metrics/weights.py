@@ -105,6 +105,11 @@ def hf_snapshots(repo_id: str) -> list[Path]:
     return sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
 
 
+def hf_repo_dirs(repo_id: str) -> list[Path]:
+    """Where a hub repo's files are looked for: its snapshots, newest first, else its cache folder."""
+    return hf_snapshots(repo_id) or [hf_hub_cache() / f"models--{repo_id.replace('/', '--')}"]
+
+
 def find_weights(
     what: str,
     filenames: Sequence[str],

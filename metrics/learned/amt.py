@@ -36,8 +36,7 @@ from metrics.weights import (
     Source,
     build_from_checkpoint,
     find_weights,
-    hf_hub_cache,
-    hf_snapshots,
+    hf_repo_dirs,
     vbench_cache_dir,
 )
 
@@ -45,9 +44,8 @@ AMT_ENV = "FPEVAL_AMT_WEIGHTS"
 AMT_FILE = "amt-s.pth"
 AMT_HF_REPO = "lalala125/AMT"  # VBench's init_submodules: huggingface.co/lalala125/AMT/resolve/main/amt-s.pth
 PAD = 16
-MIN_SIDE = (
-    128  # the correlation pyramid's coarsest level is side / 64: at 1 pixel VBench's lookup divides by 0
-)
+# the correlation pyramid's coarsest level is side / 64: at 1 pixel VBench's lookup divides by 0
+MIN_SIDE = 128
 
 
 def amt_path(path: str | os.PathLike | None = None) -> Path:
@@ -59,7 +57,7 @@ def amt_path(path: str | os.PathLike | None = None) -> Path:
         flag=f"--weights amt=/path/to/{AMT_FILE}",
         search_dirs=[
             vbench_cache_dir() / "amt_model",
-            *(hf_snapshots(AMT_HF_REPO) or [hf_hub_cache() / f"models--{AMT_HF_REPO.replace('/', '--')}"]),
+            *hf_repo_dirs(AMT_HF_REPO),
         ],
         source=Source(hf_repo=AMT_HF_REPO, hf_files=(AMT_FILE,)),
     )

@@ -25,8 +25,7 @@ from metrics.weights import (
     MissingWeightsError,
     Source,
     find_weights,
-    hf_hub_cache,
-    hf_snapshots,
+    hf_repo_dirs,
     torch_checkpoints_dir,
 )
 
@@ -50,7 +49,7 @@ def clip_path(path: str | os.PathLike | None = None, hf_repo: str = CLIP_HF_REPO
         explicit=path,
         env=CLIP_ENV,
         flag="--weights clip=/path/to/open_clip_model.safetensors (or an open_clip folder)",
-        search_dirs=hf_snapshots(hf_repo) or [hf_hub_cache() / f"models--{hf_repo.replace('/', '--')}"],
+        search_dirs=hf_repo_dirs(hf_repo),
         directory=True,
         source=Source(hf_repo=hf_repo, hf_files=(CLIP_FILES[0],)),
     )

@@ -35,8 +35,7 @@ from metrics.weights import (
     Source,
     build_from_checkpoint,
     find_weights,
-    hf_hub_cache,
-    hf_snapshots,
+    hf_repo_dirs,
     vbench_cache_dir,
 )
 
@@ -59,10 +58,7 @@ def viclip_path(path: str | os.PathLike | None = None) -> Path:
         flag=f"--weights viclip=/path/to/{VICLIP_FILE}",
         search_dirs=[
             vbench_cache_dir() / "ViCLIP",
-            *(
-                hf_snapshots(VICLIP_HF_REPO)
-                or [hf_hub_cache() / f"models--{VICLIP_HF_REPO.replace('/', '--')}"]
-            ),
+            *hf_repo_dirs(VICLIP_HF_REPO),
         ],
         source=Source(hf_repo=VICLIP_HF_REPO, hf_files=(VICLIP_FILE,)),
     )
