@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import statistics
 import sys
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def time_modes(run, reference: torch.Tensor, flops: float, modes: list[str], arg
             warmup=0,
             sync=sync,
         )
-        sec = sorted(cmp.b)[len(cmp.b) // 2]
+        sec = statistics.median(cmp.b)
         err = float((out - reference).abs().max())
         achieved = flops / sec
         peak = peak_flops(args.device, mode)

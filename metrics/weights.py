@@ -42,7 +42,7 @@ class Source:
     def cache(self) -> Path:
         if self.url:
             return torch_checkpoints_dir()
-        return hf_hub_cache() / f"models--{self.hf_repo.replace('/', '--')}"
+        return hf_repo_cache(self.hf_repo)
 
 
 def offline() -> bool:
@@ -97,9 +97,14 @@ def hf_hub_cache() -> Path:
     return Path(home) / "hub"
 
 
+def hf_repo_cache(repo_id: str) -> Path:
+    """A model repo's folder in the Hugging Face cache (``models--owner--name``)."""
+    return hf_hub_cache() / f"models--{repo_id.replace('/', '--')}"
+
+
 def hf_snapshots(repo_id: str) -> list[Path]:
     """Snapshot folders of a model repo in the Hugging Face cache, newest first."""
-    root = hf_hub_cache() / f"models--{repo_id.replace('/', '--')}" / "snapshots"
+    root = hf_repo_cache(repo_id) / "snapshots"
     if not root.is_dir():
         return []
     return sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
@@ -107,7 +112,7 @@ def hf_snapshots(repo_id: str) -> list[Path]:
 
 def hf_repo_dirs(repo_id: str) -> list[Path]:
     """Where a hub repo's files are looked for: its snapshots, newest first, else its cache folder."""
-    return hf_snapshots(repo_id) or [hf_hub_cache() / f"models--{repo_id.replace('/', '--')}"]
+    return hf_snapshots(repo_id) or [hf_repo_cache(repo_id)]
 
 
 def find_weights(
@@ -188,6 +193,12 @@ def build_from_checkpoint(path: str | os.PathLike, key: str, build: Callable, la
     except (RuntimeError, KeyError, TypeError, AttributeError, IndexError) as e:
         reason = " ".join(str(e).split())[:300]
         raise MissingWeightsError(f"{path} is not {layout}: {reason}") from e
+
+
+def count_layers(state: dict, prefix: str) -> int:
+    """How many numbered blocks ``prefix<i>.`` a state dict holds (e.g. ``blocks.`` -> 12)."""
+    found = {k[len(prefix) :].split(".", 1)[0] for k in state if k.startswith(prefix)}
+    return len({i for i in found if i.isdigit()})
 
 
 def _match(path: Path, filenames: Sequence[str], directory: bool) -> Path | None:

@@ -743,6 +743,26 @@ def test_anatomy_runs_on_random_weights_in_vbench2s_cache_with_mtcnn_faces(
     assert df["value"].tolist() == [with_face, with_face, 1.0, 1.0]
 
 
+def test_anatomy_and_the_face_metrics_share_one_mtcnn_pass(offline_caches, monkeypatch):
+    from metrics.learned import face_identity
+
+    _random_beit_checkpoints(offline_caches / "home" / ".cache" / "vbench2" / "anomaly_detector", -6.0)
+    real, calls = face_identity.load_mtcnn("cpu"), []
+
+    class Counting:
+        def detect(self, frames):
+            calls.append(len(frames))
+            return real.detect(frames)
+
+        def extract(self, *args):
+            return real.extract(*args)
+
+    monkeypatch.setattr(face_identity, "load_mtcnn", lambda device="cpu": Counting())
+    df = metrics.compute(_lfw_rgb([0, 150]), ["face_mtcnn", "anatomy"], device="cpu")
+    assert calls == [2]  # one detection over the video's two frames, used by both metrics
+    assert df[df["metric"] == "anatomy"]["value"].tolist() == [1.0, 1.0]
+
+
 def test_anatomy_classifier_input_is_bgr_resized_and_cropped():
     from metrics.learned.anatomy import classifier_input
 

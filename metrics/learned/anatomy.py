@@ -21,8 +21,9 @@ size) with the checkpoints' state dicts (``{"model": ...}``:
 reach the classifiers in BGR channel order, as VBench-2.0's OpenCV reader hands them over.
 
 YOLO-World needs mmdet / mmyolo, which are not installable with current torch; the detector is therefore
-pluggable (:func:`set_detector`). The default finds faces with MTCNN (weights shipped in facenet-pytorch)
-and makes each face one person with a face crop: the face part of the column, not people or hands.
+pluggable (:func:`set_detector`). The default finds faces with MTCNN (weights shipped in facenet-pytorch,
+detections shared with the face metrics) and makes each face one person with a face crop: the face part
+of the column, not people or hands.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import torch
 
 from metrics.frames import Video
 from metrics.metric import Metric
-from metrics.weights import build_from_checkpoint, find_weights, vbench2_cache_dir
+from metrics.weights import build_from_checkpoint, count_layers, find_weights, vbench2_cache_dir
 
 ANATOMY_ENV = "FPEVAL_ANATOMY_DIR"  # a folder holding human.pth, face.pth and hand.pth
 CATEGORIES = ("human", "face", "hand")
@@ -55,7 +56,7 @@ SIZE, RESIZE = 224, 256  # TEST.CROP: resize to int(256 / 224 * 224), centre cro
 
 # a person: category -> boxes (x1, y1, x2, y2) in the frame's pixels
 Person = dict[str, list[tuple[float, float, float, float]]]
-Detector = Callable[[np.ndarray], list[list[Person]]]  # (T, H, W, 3) uint8 RGB -> people per frame
+Detector = Callable[[Video], list[list[Person]]]  # a video (frames: video.uint8()) -> people per frame
 
 
 def classifier_path(category: str, folder: str | os.PathLike | None = None) -> Path:
@@ -85,7 +86,7 @@ def beit_from_state_dict(state: dict) -> torch.nn.Module:
         patch_size=patch,
         num_classes=state["head.weight"].shape[0],
         embed_dim=state["cls_token"].shape[-1],
-        depth=len({k.split(".")[1] for k in state if k.startswith("blocks.")}),
+        depth=count_layers(state, "blocks."),
         num_heads=table.shape[1],
         mlp_ratio=state["blocks.0.mlp.fc1.weight"].shape[0] / state["cls_token"].shape[-1],
         qkv_bias=True,
@@ -155,13 +156,11 @@ def _inner(x1, y1, x2, y2, side, width, height):
     return cx - half, cy - half
 
 
-def classifier_input(crops: list[np.ndarray]) -> torch.Tensor:
-    """RGB uint8 crops -> (N, 3, 224, 224): channels swapped to BGR (what VBench-2.0 feeds), PIL
-    bicubic resize of the shorter side to 256, centre crop 224, ImageNet normalisation."""
-    from PIL import Image
+@functools.cache
+def _transform():
     from torchvision import transforms as T
 
-    transform = T.Compose(
+    return T.Compose(
         [
             T.Resize(RESIZE, interpolation=T.InterpolationMode.BICUBIC),
             T.CenterCrop(SIZE),
@@ -169,20 +168,25 @@ def classifier_input(crops: list[np.ndarray]) -> torch.Tensor:
             T.Normalize(IMAGENET_MEAN, IMAGENET_STD),
         ]
     )
-    return torch.stack([transform(Image.fromarray(np.ascontiguousarray(c[..., ::-1]))) for c in crops])
 
 
-def mtcnn_face_people(frames: np.ndarray) -> list[list[Person]]:
-    """The default detector: every face MTCNN finds is one person, with that face's box."""
-    from metrics.learned.face_identity import load_mtcnn
+def classifier_input(crops: list[np.ndarray]) -> torch.Tensor:
+    """RGB uint8 crops -> (N, 3, 224, 224): channels swapped to BGR (what VBench-2.0 feeds), PIL
+    bicubic resize of the shorter side to 256, centre crop 224, ImageNet normalisation."""
+    from PIL import Image
 
-    boxes, _ = load_mtcnn("cpu").detect(list(np.ascontiguousarray(frames)))
-    height, width = frames.shape[1:3]
+    return torch.stack([_transform()(Image.fromarray(np.ascontiguousarray(c[..., ::-1]))) for c in crops])
+
+
+def mtcnn_face_people(video: Video) -> list[list[Person]]:
+    """The default detector: every face MTCNN finds is one person, with that face's box (clipped to
+    the frame). The detections are the ones the face metrics use for the same video."""
+    from metrics.learned.face_identity import mtcnn_detections
+
+    height, width = video.size
     people = []
-    for found in boxes:
-        clipped = [
-            np.clip(b, 0, [width, height, width, height]) for b in (found if found is not None else [])
-        ]
+    for found in mtcnn_detections(video)[0]:
+        clipped = [np.clip(b, 0, [width, height, width, height]) for b in ([] if found is None else found)]
         people.append([{"face": [tuple(map(float, b))]} for b in clipped if b[2] > b[0] and b[3] > b[1]])
     return people
 
@@ -191,8 +195,8 @@ _DETECTOR: list[Detector] = [mtcnn_face_people]
 
 
 def set_detector(detector: Detector | None) -> None:
-    """Use ``detector`` (frames -> people per frame, e.g. a YOLO-World wrapper) for ``anatomy``;
-    None restores the default (MTCNN faces)."""
+    """Use ``detector`` (a video -> people per frame, e.g. a YOLO-World wrapper over
+    ``video.uint8()``) for ``anatomy``; None restores the default (MTCNN faces)."""
     _DETECTOR[0] = detector or mtcnn_face_people
 
 
@@ -232,12 +236,11 @@ class Anatomy(Metric):
             classifier_path(category, video.weights.get("anatomy"))
 
     def values(self, video: Video):
-        frames = video.uint8()
+        models = {c: load_classifier(c, video.weights.get("anatomy"), video.device) for c in CATEGORIES}
 
         def classify(category, crops):
-            model = load_classifier(category, video.weights.get("anatomy"), video.device)
-            logits = model(classifier_input(crops).to(video.device)).float()
+            logits = models[category](classifier_input(crops).to(video.device)).float()
             return logits.softmax(dim=1)[:, 0].cpu().numpy()
 
-        people = _DETECTOR[0](frames)
-        return np.arange(video.num_frames), anatomy_scores(frames, people, classify, video.batch_size)
+        scores = anatomy_scores(video.uint8(), _DETECTOR[0](video), classify, video.batch_size)
+        return np.arange(video.num_frames), scores

@@ -93,13 +93,14 @@ def load_mtcnn(device: str = "cpu"):
     return _facenet_pytorch().MTCNN(image_size=CROP, margin=0, select_largest=False, device=device)
 
 
-def detect_faces(frames: np.ndarray, mtcnn) -> tuple[torch.Tensor, np.ndarray]:
+def detect_faces(frames: np.ndarray, mtcnn, detections=None) -> tuple[torch.Tensor, np.ndarray]:
     """Aligned, standardised crops (T, 3, 160, 160) of each frame's most probable face (zeros where
-    none) and that face's probability (0 where none), from (T, H, W, 3) uint8 frames. Detection runs
-    on the whole batch; the choice per frame is made here (MTCNN's own selection fails on batches in
-    which some frames have no face under numpy 2)."""
+    none) and that face's probability (0 where none), from (T, H, W, 3) uint8 frames and MTCNN's
+    ``(boxes, probs)`` per frame (detected here when not given). Detection runs on the whole batch;
+    the choice per frame is made here (MTCNN's own selection fails on batches in which some frames
+    have no face under numpy 2)."""
     frames = np.ascontiguousarray(frames)
-    boxes, probs = mtcnn.detect(list(frames))
+    boxes, probs = detections if detections is not None else mtcnn.detect(list(frames))
     out = torch.zeros(len(frames), 3, CROP, CROP)
     prob = np.zeros(len(frames))
     for i, (frame_boxes, frame_probs) in enumerate(zip(boxes, probs, strict=True)):
@@ -117,10 +118,20 @@ def identity_similarity(embeddings: torch.Tensor, found: np.ndarray) -> np.ndarr
     return np.where(found[1:] & found[0], sims, 0.0)
 
 
+def mtcnn_detections(video: Video):
+    """MTCNN's ``(boxes, probs)`` for every frame of the video, detected once per video (the face
+    metrics and the anatomy metric's default detector share them)."""
+    key = ("mtcnn_detections",)
+    if key not in video.cache:
+        video.cache[key] = load_mtcnn(str(video.device)).detect(list(np.ascontiguousarray(video.uint8())))
+    return video.cache[key]
+
+
 def _faces(video: Video) -> tuple[torch.Tensor, np.ndarray]:
     key = ("mtcnn_faces",)
     if key not in video.cache:
-        video.cache[key] = detect_faces(video.uint8(), load_mtcnn(str(video.device)))
+        mtcnn = load_mtcnn(str(video.device))
+        video.cache[key] = detect_faces(video.uint8(), mtcnn, mtcnn_detections(video))
     return video.cache[key]
 
 

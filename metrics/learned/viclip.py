@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,7 @@ from metrics.metric import VIDEO_FRAME, Metric
 from metrics.weights import (
     Source,
     build_from_checkpoint,
+    count_layers,
     find_weights,
     hf_repo_dirs,
     vbench_cache_dir,
@@ -92,17 +92,13 @@ def _transformer(width: int, layers: int):
     return Transformer(width, layers, width // HEAD_WIDTH, act_layer=QuickGELU, batch_first=True)
 
 
-def _layers(state: dict, prefix: str) -> int:
-    found = {int(m.group(1)) for k in state if (m := re.match(rf"{re.escape(prefix)}(\d+)\.", k))}
-    return max(found) + 1 if found else 0
-
-
 class ViCLIPVision(nn.Module):
     """ViCLIP's video tower: per-frame patches (a (1, p, p) Conv3d), CLS and spatial positions as in
     CLIP, plus a learned temporal position per frame; all frames' tokens in one sequence."""
 
     def __init__(self, width: int, layers: int, patch: int, grid: int, frames: int, out_dim: int):
         super().__init__()
+        self.frames, self.input_size = frames, grid * patch  # the clip it reads: frames x size x size
         self.conv1 = nn.Conv3d(3, width, (1, patch, patch), (1, patch, patch), bias=False)
         self.class_embedding = nn.Parameter(torch.zeros(width))
         self.positional_embedding = nn.Parameter(torch.zeros(grid * grid + 1, width))
@@ -161,7 +157,7 @@ class ViCLIP(nn.Module):
         grid = round((state[v + "positional_embedding"].shape[0] - 1) ** 0.5)
         vision = ViCLIPVision(
             width=conv.shape[0],
-            layers=_layers(state, v + "transformer.resblocks."),
+            layers=count_layers(state, v + "transformer.resblocks."),
             patch=conv.shape[-1],
             grid=grid,
             frames=state[v + "temporal_positional_embedding"].shape[1],
@@ -170,7 +166,7 @@ class ViCLIP(nn.Module):
         vocab, width = state[t + "token_embedding.weight"].shape
         text = ViCLIPText(
             width=width,
-            layers=_layers(state, t + "transformer.resblocks."),
+            layers=count_layers(state, t + "transformer.resblocks."),
             vocab=vocab,
             context=state[t + "positional_embedding"].shape[0],
             out_dim=state[t + "text_projection"].shape[1],
@@ -182,11 +178,6 @@ class ViCLIP(nn.Module):
     @property
     def context(self) -> int:
         return self.text_encoder.positional_embedding.shape[0]
-
-    @property
-    def input_size(self) -> int:
-        grid = round((self.vision_encoder.positional_embedding.shape[0] - 1) ** 0.5)
-        return grid * self.vision_encoder.conv1.kernel_size[-1]
 
 
 @functools.lru_cache(maxsize=2)
@@ -202,18 +193,23 @@ def load_viclip(path: str | os.PathLike | None = None, device: str = "cpu") -> V
     return _load(str(viclip_path(path)), str(device))
 
 
+@functools.lru_cache(maxsize=2)
+def _tokenizer(context: int):
+    from open_clip.tokenizer import SimpleTokenizer
+
+    return SimpleTokenizer(context_length=context)  # reads the BPE vocabulary once
+
+
 def tokenize(texts: list[str], context: int) -> torch.Tensor:
     """CLIP's BPE tokens (open_clip's tokenizer and vocabulary), start and end tokens, truncated to
     ``context`` with the end token kept, as ViCLIP's ``tokenize``."""
-    from open_clip.tokenizer import SimpleTokenizer
-
-    return SimpleTokenizer(context_length=context)(texts)
+    return _tokenizer(context)(texts)
 
 
 @torch.no_grad()
 def viclip_score(model: ViCLIP, frames: np.ndarray, prompt: str, device: str = "cpu") -> float:
     """Cosine of ViCLIP's embeddings of the video's 8 frames and of the prompt (VBench's number)."""
-    x = viclip_frames(frames, model.vision_encoder.temporal_positional_embedding.shape[1], model.input_size)
+    x = viclip_frames(frames, model.vision_encoder.frames, model.vision_encoder.input_size)
     video = F.normalize(model.vision_encoder(x[None].to(device)).float(), dim=-1)
     text = F.normalize(model.text_encoder(tokenize([prompt], model.context).to(device)).float(), dim=-1)
     return float(video[0] @ text[0])
@@ -237,8 +233,7 @@ class SemanticViCLIP(Metric):
             raise ValueError("semantic_viclip needs the video's prompt: pass prompt='...' (CLI: --prompt)")
         viclip_path(video.weights.get("viclip"))
 
-    def values(self, video: Video):
-        self.check(video)
+    def values(self, video: Video):  # metrics.compute has run check: the prompt is there
         model = load_viclip(video.weights.get("viclip"), video.device)
         return np.array([VIDEO_FRAME]), np.array(
             [viclip_score(model, video.uint8(), video.prompt, video.device)]
