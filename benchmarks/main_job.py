@@ -4,15 +4,17 @@ floor = the FLOPs the grid needs (sampling and decoding; counted with ``torch.ut
 on one video per row, CPU attention included, and scaled by the images per row) ÷ the machine's
 measured dense float32 matmul peak on the same threads. The job itself runs end to end in a fresh
 folder (``fpeval run``: generation, metrics, MP4s, tables) ``--repeats`` times in a child process;
-reported: its wall seconds (min / median / max), the ratio of the median to the floor, the largest
-resident memory of the child, and where the FLOPs and the seconds go.
+reported: its wall seconds (min / median / max), the ratio of the median to the floor with a bootstrap
+interval over the runs, the largest resident memory of the child, where the FLOPs go per row, and where
+the seconds go (one more run under cProfile, which slows Python-heavy parts by about a tenth).
 
-    python benchmarks/main_job.py [--config configs/quick.yaml] [--repeats 3] [--threads 2]
+    python benchmarks/main_job.py [--config configs/quick.yaml] [--repeats 5] [--threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import pstats
 import resource
 import statistics
 import subprocess
@@ -25,6 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode, register_flop_formula, sdp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from harness import Comparison  # noqa: E402
 from report import ROOT, command, machine, wall_time, write_section  # noqa: E402
 
 from fpeval.generation.generate import generate  # noqa: E402
@@ -81,14 +84,15 @@ def grid_flops(config: Path) -> list[dict]:
     return rows
 
 
-def run_job(config: Path) -> float:
+def run_job(config: Path, profile: Path | None = None) -> float:
     """Wall seconds of one `fpeval run` of ``config`` into a fresh folder, in a child process (the
-    grid's own ``threads`` setting sets its torch threads)."""
+    grid's own ``threads`` setting sets its torch threads); under cProfile into ``profile`` if given."""
     fpeval = Path(sys.executable).with_name("fpeval")
+    prefix = [sys.executable, "-m", "cProfile", "-o", str(profile)] if profile else []
     with tempfile.TemporaryDirectory() as tmp:
         seconds, done = wall_time(
             lambda: subprocess.run(
-                [str(fpeval), "run", str(config), "--out", f"{tmp}/run"],
+                [*prefix, str(fpeval), "run", str(config), "--out", f"{tmp}/run"],
                 capture_output=True,
                 text=True,
                 cwd=ROOT,
@@ -100,10 +104,43 @@ def run_job(config: Path) -> float:
     return seconds
 
 
+# where the seconds go: (label, files, function) whose cumulative profile times are read; none of them
+# calls another, so the times add up
+PHASES = [
+    ("start-up (`import fpeval.cli`)", ("fpeval/cli.py",), "<module>"),
+    ("loading models (`fpeval.models.load`)", ("fpeval/models/__init__.py",), "load"),
+    ("sampling (`generate_latents`)", ("fpeval/sampling/engine.py",), "generate_latents"),
+    (
+        "decoding (the backend's `decode`)",
+        ("fpeval/models/mini_backend.py", "fpeval/models/hunyuan.py"),
+        "decode",
+    ),
+    ("metrics (`metrics.compute`)", ("metrics/base.py",), "compute"),
+    ("MP4 encoding (`write_mp4`)", ("metrics/video_io.py",), "write_mp4"),
+    ("report: tables, ratings, figures (`write_report`)", ("fpeval/runs/report.py",), "write_report"),
+]
+
+
+def phases(profile: Path) -> tuple[float, list[tuple[str, float]]]:
+    """(profiled seconds, [(phase, cumulative seconds)]) from a cProfile file."""
+    stats = pstats.Stats(str(profile)).stats
+    total = max(ct for *_, ct, _ in stats.values())
+    spent = [
+        (
+            label,
+            sum(
+                ct for (file, _, func), (*_, ct, _) in stats.items() if func == name and file.endswith(files)
+            ),
+        )
+        for label, files, name in PHASES
+    ]
+    return total, spent
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "quick.yaml")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2, help="torch threads for the peak and the FLOP count")
     ap.add_argument("--no-write", action="store_true", help="print only; do not update BENCHMARKS.md")
     args = ap.parse_args()
@@ -117,31 +154,45 @@ def main() -> None:
     floor = total / peak
     seconds = [run_job(args.config) for _ in range(args.repeats)]
     median = statistics.median(seconds)
+    ratio, low, high = Comparison(seconds, [floor] * len(seconds), ("job", "floor")).ratio_interval()
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest run
     self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with tempfile.TemporaryDirectory() as tmp:
+        profiled = run_job(args.config, Path(tmp) / "job.prof")
+        total, spent = phases(Path(tmp) / "job.prof")
+    counted = sum(s for _, s in spent)
 
     lines = [
         f"`{args.config.relative_to(ROOT) if args.config.is_relative_to(ROOT) else args.config}` end to end "
         f"(`fpeval run` into a fresh folder: generation, metrics, MP4s, tables) in a child process, "
         f"{args.repeats} runs, torch threads {load_grid(args.config)[0].threads} (the grid's). FLOPs counted with `torch.utils.flop_counter` "
         "(CPU attention added) on one video per row, times the videos per row; the floor is those FLOPs "
-        "at the measured float32 matmul peak (2048 × 2048, best of 10).",
+        "at the measured float32 matmul peak (2048 × 2048, best of 10). Baseline of the ratio: that floor; "
+        "its interval is a percentile bootstrap of the median over the runs.",
         "",
         f"Command: `{command()}`  ",
         f"Machine: {machine()}",
         "",
-        "| FLOPs: sampling | decoding | total | matmul peak | floor | wall (min / median / max) | median ÷ floor | peak memory |",
+        "| FLOPs: sampling | decoding | total | matmul peak | floor | wall (min / median / max) | median ÷ floor [95 % CI] | peak memory |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
         f"| {total_sampling / 1e12:.2f} TFLOP | {total_decoding / 1e12:.2f} TFLOP | {total / 1e12:.2f} TFLOP "
         f"| {peak / 1e9:.0f} GFLOP/s | {floor:.1f} s | {min(seconds):.1f} / {median:.1f} / {max(seconds):.1f} s "
-        f"| **{median / floor:.2f}×** | {rss:.0f} MiB |",
+        f"| **{ratio:.2f}×** [{low:.2f}, {high:.2f}] | {rss:.0f} MiB |",
         "",
         "| row | sampling TFLOP | decoding TFLOP |",
         "| --- | --- | --- |",
         *(f"| {r['row']} | {r['sampling'] / 1e12:.3f} | {r['decoding'] / 1e12:.3f} |" for r in flops),
         "",
+        f"Where the seconds go: one more run under cProfile ({profiled:.1f} s wall, {total:.1f} s profiled; "
+        "cumulative seconds of each phase's function):",
+        "",
+        "| phase | seconds | share |",
+        "| --- | --- | --- |",
+        *(f"| {label} | {sec:.1f} | {sec / total:.0%} |" for label, sec in spent),
+        f"| the rest (importing torch and the runner, start images, Parquet and JSON files) | {total - counted:.1f} | {(total - counted) / total:.0%} |",
+        "",
         f"Goal: the grid within 2× of its floor, peak memory ≤ 1.5 GB: "
-        f"{'met' if median / floor <= 2 else 'not met'} ({median / floor:.2f}×), "
+        f"{'met' if high <= 2 else 'not met'} ({ratio:.2f}× [{low:.2f}, {high:.2f}]), "
         f"{'met' if rss <= 1500 * 1e6 / 2**20 else 'not met'} ({rss:.0f} MiB; this script's own process: "
         f"{self_rss:.0f} MiB).",
     ]

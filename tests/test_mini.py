@@ -413,3 +413,42 @@ def test_a_sections_context_is_embedded_once_and_reused_exactly():
     trained = materialise(step, timeline)
     model(x, s, trained, cond).sum().backward()
     assert not trained.cache
+
+
+def test_rotation_equals_the_textbook_pairwise_form_bit_for_bit():
+    from fpeval.models.mini import rotate
+
+    torch.manual_seed(0)
+    x, angle = torch.randn(2, 3, 5, 8), torch.randn(5, 4)
+    cos, sin = angle.cos().repeat_interleave(2, -1), angle.sin().repeat_interleave(2, -1)
+    a, b = x[..., 0::2], x[..., 1::2]
+    expected = torch.stack([a * cos[:, 0::2] - b * sin[:, 0::2], b * cos[:, 1::2] + a * sin[:, 1::2]], -1)
+    assert torch.equal(rotate(x, cos, sin), expected.flatten(-2))
+    # the rotation keeps each pair's length and turns (1, 0) to (cos, sin)
+    assert torch.allclose(
+        rotate(x, cos, sin).unflatten(-1, (-1, 2)).norm(dim=-1), x.unflatten(-1, (-1, 2)).norm(dim=-1)
+    )
+    unit = torch.zeros(1, 1, 5, 8)
+    unit[..., 0] = 1
+    assert torch.equal(rotate(unit, cos, sin)[0, 0, :, :2], torch.stack([cos[:, 0], sin[:, 0]], -1))
+
+
+def test_a_batch_sharing_its_noise_levels_gives_each_video_what_it_gets_alone():
+    """The shared (N, 6 dim) modulation path equals the per-video (B, N, 6 dim) one: batched output rows
+    equal each video's own forward, and a batch whose videos differ in sigma takes the per-video path."""
+    model = small_model()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    step = make_plan("vanilla", 3).steps[2]
+    timeline = torch.randn(3, 8, 29, 8, 8)
+    ctx = materialise(step, timeline)
+    x, cond = torch.randn(3, 8, 9, 8, 8), MiniCondition(timeline[:, :, :1])
+    with torch.no_grad():
+        shared = model(x, torch.full((3,), 0.4), ctx, cond)
+        mixed = model(x, torch.tensor([0.4, 0.9, 0.4]), ctx, cond)
+        for i in range(3):
+            one = materialise(step, timeline[i : i + 1])
+            alone = model(x[i : i + 1], torch.tensor([0.4]), one, MiniCondition(timeline[i : i + 1, :, :1]))
+            assert torch.allclose(shared[i : i + 1], alone, atol=1e-6)
+        assert torch.allclose(mixed[[0, 2]], shared[[0, 2]], atol=1e-6)
+        assert not torch.allclose(mixed[1], shared[1], atol=1e-3)

@@ -73,6 +73,7 @@ STAGES = [
         "base",
         [
             "fpeval.artifacts",
+            "fpeval.heap",
             "fpeval.images",
             "fpeval.errors",
             "fpeval.video",

@@ -81,10 +81,20 @@ def timestep_embedding(sigma: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Apply interleaved-pair rotary embedding: x (B, H, L, D), cos/sin (L, D)."""
-    x_even, x_odd = x.unflatten(-1, (-1, 2)).unbind(-1)
-    rotated = torch.stack([-x_odd, x_even], dim=-1).flatten(-2)
-    return x * cos + rotated * sin
+    """Apply interleaved-pair rotary embedding: x (B, H, L, D), cos/sin (L, D): each pair (a, b) becomes
+    (a cos - b sin, b cos + a sin)."""
+    return x * cos + swap_pairs(x) * signed_sin(sin)
+
+
+def swap_pairs(x: torch.Tensor) -> torch.Tensor:
+    """(a, b) -> (b, a) for each interleaved pair of the last axis."""
+    return x.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)
+
+
+def signed_sin(sin: torch.Tensor) -> torch.Tensor:
+    """sin with each pair's first entry negated, so that ``x * cos + swap_pairs(x) * signed_sin(sin)``
+    is the rotation (negation is exact, so this equals the textbook form bit for bit)."""
+    return sin * sin.new_tensor([-1.0, 1.0]).repeat(sin.shape[-1] // 2)
 
 
 def nearest_k1_frames(context: SectionContext, shape: torch.Size) -> torch.Tensor:
@@ -146,7 +156,8 @@ class Block(nn.Module):
         mask: torch.Tensor | None = None,
         prefix_kv: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """``modulation``: (B, N, 6 * dim), this block's ``self.modulation(silu(temb))`` per token;
+        """``modulation``: (B, N, 6 * dim), this block's ``self.modulation(silu(temb))`` per token, or
+        (N, 6 * dim) when the whole batch shares it;
         ``mask``: (N, N) booleans, True where a query may attend to a key (None: everywhere), or
         (N, P + N) with ``prefix_kv``, the keys and values of P earlier tokens computed before.
         Returns the new tokens and this call's own (keys, values)."""
@@ -247,9 +258,12 @@ class FramePackMini(nn.Module):
         # embed and modulate each level once, then hand every token its level's rows
         levels, level_of = torch.unique(sig, return_inverse=True)
         temb = F.silu(self.time_mlp(timestep_embedding(levels, 256)))  # (levels, dim)
+        # when every video has the same levels in the same places (the usual case), one (N, 6 * dim)
+        # modulation broadcasts over the batch instead of a (B, N, 6 * dim) copy per block
+        shared = level_of[0] if bool((level_of == level_of[:1]).all()) else level_of
         n_sec = packed.section.stop - packed.section.start
         p = self.config.patch_size
-        out = self._trunk(tokens, temb, level_of, cos, sin, n_sec, t, context, cond)
+        out = self._trunk(tokens, temb, shared, cos, sin, n_sec, t, context, cond)
         shift, scale = self.out_modulation(temb)[level_of[:, -n_sec:]].chunk(2, dim=-1)
         out = self.out(self.norm_out(out) * (1 + scale) + shift)  # (B, T*gh*gw, p*p*C)
         gh, gw = h // p, w // p
@@ -275,7 +289,7 @@ class FramePackMini(nn.Module):
         key = (id(cond), tokens.shape[0], n)
         store = context.cache.setdefault("causal_prefix", {})  # per conditioning (CFG has two)
         if key in store:
-            h, rows = tokens[:, -n_sec:], level_of[:, -n_sec:]
+            h, rows = tokens[:, -n_sec:], level_of[..., -n_sec:]
             for block, kv in zip(self.blocks, store[key], strict=True):
                 h, _ = block(h, block.modulation(temb)[rows], cos[-n_sec:], sin[-n_sec:], mask[-n_sec:], kv)
             return h

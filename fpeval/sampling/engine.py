@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from fpeval.heap import keep_freed_memory
 from fpeval.plan.packing import ContextGroup, TailGroup
 from fpeval.plan.variants import Plan, Step, VariantConfig, make_plan, variant
 from fpeval.sampling.contract import HISTORY_ROLES, Denoiser, SectionContext, map_history, noise_history
@@ -155,6 +156,8 @@ def generate_latents(
     if start_latents.ndim != 5 or start_latents.shape[2] != 1:
         raise ValueError(f"start_latents must be (B, C, 1, H, W), got {tuple(start_latents.shape)}")
     b, c, _, h, w = start_latents.shape
+    if start_latents.device.type == "cpu":  # the sampler reuses its activations' memory (fpeval.heap)
+        keep_freed_memory()
     if generators is None:
         if seeds is None:
             raise ValueError("give seeds (one per video) or generators")
