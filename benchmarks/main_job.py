@@ -159,7 +159,7 @@ def main() -> None:
     self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     with tempfile.TemporaryDirectory() as tmp:
         profiled = run_job(args.config, Path(tmp) / "job.prof")
-        total, spent = phases(Path(tmp) / "job.prof")
+        profiled_total, spent = phases(Path(tmp) / "job.prof")
     counted = sum(s for _, s in spent)
 
     lines = [
@@ -183,13 +183,13 @@ def main() -> None:
         "| --- | --- | --- |",
         *(f"| {r['row']} | {r['sampling'] / 1e12:.3f} | {r['decoding'] / 1e12:.3f} |" for r in flops),
         "",
-        f"Where the seconds go: one more run under cProfile ({profiled:.1f} s wall, {total:.1f} s profiled; "
+        f"Where the seconds go: one more run under cProfile ({profiled:.1f} s wall, {profiled_total:.1f} s profiled; "
         "cumulative seconds of each phase's function):",
         "",
         "| phase | seconds | share |",
         "| --- | --- | --- |",
-        *(f"| {label} | {sec:.1f} | {sec / total:.0%} |" for label, sec in spent),
-        f"| the rest (importing torch and the runner, start images, Parquet and JSON files) | {total - counted:.1f} | {(total - counted) / total:.0%} |",
+        *(f"| {label} | {sec:.1f} | {sec / profiled_total:.0%} |" for label, sec in spent),
+        f"| the rest (importing torch and the runner, start images, Parquet and JSON files) | {profiled_total - counted:.1f} | {(profiled_total - counted) / profiled_total:.0%} |",
         "",
         f"Goal: the grid within 2× of its floor, peak memory ≤ 1.5 GB: "
         f"{'met' if high <= 2 else 'not met'} ({ratio:.2f}× [{low:.2f}, {high:.2f}]), "

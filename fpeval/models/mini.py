@@ -264,7 +264,7 @@ class FramePackMini(nn.Module):
         n_sec = packed.section.stop - packed.section.start
         p = self.config.patch_size
         out = self._trunk(tokens, temb, shared, cos, sin, n_sec, t, context, cond)
-        shift, scale = self.out_modulation(temb)[level_of[:, -n_sec:]].chunk(2, dim=-1)
+        shift, scale = self.out_modulation(temb)[shared[..., -n_sec:]].chunk(2, dim=-1)
         out = self.out(self.norm_out(out) * (1 + scale) + shift)  # (B, T*gh*gw, p*p*C)
         gh, gw = h // p, w // p
         out = out.view(b, t, gh, gw, c, p, p).permute(0, 4, 1, 2, 5, 3, 6).reshape(b, c, t, h, w)
