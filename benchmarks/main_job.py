@@ -161,6 +161,7 @@ def main() -> None:
         profiled = run_job(args.config, Path(tmp) / "job.prof")
         profiled_total, spent = phases(Path(tmp) / "job.prof")
     counted = sum(s for _, s in spent)
+    floors = {PHASES[2][0]: total_sampling / peak, PHASES[3][0]: total_decoding / peak}  # sampling, decoding
 
     lines = [
         f"`{args.config.relative_to(ROOT) if args.config.is_relative_to(ROOT) else args.config}` end to end "
@@ -186,10 +187,18 @@ def main() -> None:
         f"Where the seconds go: one more run under cProfile ({profiled:.1f} s wall, {profiled_total:.1f} s profiled; "
         "cumulative seconds of each phase's function):",
         "",
-        "| phase | seconds | share |",
-        "| --- | --- | --- |",
-        *(f"| {label} | {sec:.1f} | {sec / profiled_total:.0%} |" for label, sec in spent),
-        f"| the rest (importing torch and the runner, start images, Parquet and JSON files) | {profiled_total - counted:.1f} | {(profiled_total - counted) / profiled_total:.0%} |",
+        "| phase | seconds | share | floor (its FLOPs at the peak) | seconds ÷ floor |",
+        "| --- | --- | --- | --- | --- |",
+        *(
+            f"| {label} | {sec:.1f} | {sec / profiled_total:.0%} | "
+            + (
+                f"{floors[label]:.1f} s | {sec / floors[label]:.2f}× |"
+                if label in floors
+                else "none counted | |"
+            )
+            for label, sec in spent
+        ),
+        f"| the rest (importing torch and the runner, start images, Parquet and JSON files) | {profiled_total - counted:.1f} | {(profiled_total - counted) / profiled_total:.0%} | none counted | |",
         "",
         f"Goal: the grid within 2× of its floor, peak memory ≤ 1.5 GB: "
         f"{'met' if high <= 2 else 'not met'} ({ratio:.2f}× [{low:.2f}, {high:.2f}]), "

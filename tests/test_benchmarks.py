@@ -221,3 +221,39 @@ def test_main_job_counts_cpu_attention_and_every_row(tmp_path):
     assert all(r["sampling"] > 0 and r["decoding"] > 0 for r in rows)
     # three videos per row: the decoder's FLOPs are three times one video's 10 frames
     assert rows[0]["decoding"] == rows[1]["decoding"] and rows[0]["decoding"] % 3 == 0
+
+
+def test_main_job_phases_read_each_phase_once_from_a_real_profile(tmp_path):
+    """The breakdown takes each phase's outermost cumulative time: decoding is the backend's decode, not
+    also the autoencoder's own decode inside it; a phase that did not run counts 0."""
+    import cProfile
+
+    from main_job import PHASES, phases
+
+    import metrics
+    from fpeval.generation.generate import generate
+    from fpeval.models import load
+    from fpeval.runs.runner import start_image
+
+    backend = load("mini-v2")
+    profile = cProfile.Profile()
+    profile.enable()
+    out = generate(backend, "vanilla", [start_image("heldout:0")], sections=1, seeds=[0], steps=2)
+    metrics.compute(out.frames[0], ["clarity_laplacian"], fps=backend.fps)
+    profile.disable()
+    profile.dump_stats(tmp_path / "p.prof")
+    total, spent = phases(tmp_path / "p.prof")
+    seconds = dict(spent)
+    assert [label for label, _ in spent] == [label for label, _, _ in PHASES]
+    sampling, decoding, scoring = (seconds[PHASES[i][0]] for i in (2, 3, 4))
+    assert sampling > 0 and decoding > 0 and scoring > 0
+    assert seconds[PHASES[5][0]] == 0 and seconds[PHASES[6][0]] == 0  # no MP4, no report
+    assert sampling + decoding + scoring <= total
+    import pstats
+
+    generate_seconds = next(
+        ct
+        for (file, _, func), (*_, ct, _) in pstats.Stats(str(tmp_path / "p.prof")).stats.items()
+        if func == "generate" and file.endswith("fpeval/generation/generate.py")
+    )
+    assert sampling + decoding <= generate_seconds  # a decode counted twice would not fit
