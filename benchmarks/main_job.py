@@ -23,32 +23,17 @@ import tempfile
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode, register_flop_formula, sdpa_flop_count
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import Comparison  # noqa: E402
-from report import ROOT, command, machine, wall_time, write_section  # noqa: E402
+from report import ROOT, command, machine, matmul_peak, wall_time, write_section  # noqa: E402
 
 from fpeval.generation.generate import generate  # noqa: E402
 from fpeval.models import load  # noqa: E402
 from fpeval.runs.grid import load_grid  # noqa: E402
 from fpeval.runs.runner import start_image  # noqa: E402
-
-
-@register_flop_formula(torch.ops.aten._scaled_dot_product_flash_attention_for_cpu)
-def _cpu_attention_flops(query_shape, key_shape, value_shape, *args, out_val=None, **kwargs) -> int:
-    """The CPU flash-attention kernel's FLOPs (torch's counter knows only the GPU kernels)."""
-    return sdpa_flop_count(query_shape, key_shape, value_shape)
-
-
-def matmul_peak(threads: int, size: int = 2048, repeats: int = 10) -> float:
-    """Best float32 matmul FLOP/s over ``repeats`` (size x size) products on ``threads`` threads."""
-    torch.set_num_threads(threads)
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b  # warm-up
-    best = min(wall_time(lambda: a @ b, "cpu")[0] for _ in range(repeats))
-    return 2 * size**3 / best
 
 
 def grid_flops(config: Path) -> list[dict]:
@@ -146,7 +131,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    peaks = [matmul_peak(args.threads, repeats=30)]
+    peaks = [matmul_peak(threads=args.threads, repeats=30)]
     flops = grid_flops(args.config)
     total_sampling = sum(r["sampling"] for r in flops)
     total_decoding = sum(r["decoding"] for r in flops)
@@ -154,7 +139,7 @@ def main() -> None:
     seconds = [run_job(args.config) for _ in range(args.repeats)]
     # the peak once more after the runs: a neighbour's load lowers one measurement, never raises it, so
     # the floor takes the better of the two (the lower floor, against the job)
-    peaks.append(matmul_peak(args.threads, repeats=30))
+    peaks.append(matmul_peak(threads=args.threads, repeats=30))
     peak = max(peaks)
     floor = total / peak
     median = statistics.median(seconds)

@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import statistics
 import sys
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -25,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import compare  # noqa: E402
-from report import add_run_args, command, machine, wall_time, write_section  # noqa: E402
+from report import add_run_args, command, machine, matmul_peak, wall_time, write_section  # noqa: E402
 
 from fpeval.models import load  # noqa: E402
 from fpeval.sampling.engine import generate_latents  # noqa: E402
@@ -36,9 +37,17 @@ PEAK_TFLOPS = {"H100": (494.7, 989.4), "H200": (494.7, 989.4), "A100": (156.0, 3
 MODES = ("float32", "bf16-autocast", "float32+compile", "bf16-autocast+compile")
 
 
+@cache
+def cpu_peak(dtype: torch.dtype) -> float:
+    """The measured CPU matmul peak in ``dtype``, once per run (so modes of one precision share it)."""
+    return matmul_peak(dtype, repeats=30)
+
+
 def peak_flops(device: str, mode: str) -> float | None:
+    """Dense peak FLOP/s for the mode's precision: the GPU's tensor-core figure, or on CPU the measured
+    2048 x 2048 matmul peak (float32, or bfloat16 for the bf16 modes)."""
     if not device.startswith("cuda"):
-        return None
+        return cpu_peak(torch.bfloat16 if "bf16" in mode else torch.float32)
     name = torch.cuda.get_device_name(0)
     for key, (tf32, bf16) in PEAK_TFLOPS.items():
         if key in name:
@@ -70,6 +79,7 @@ def time_modes(run, reference: torch.Tensor, flops: float, modes: list[str], arg
             err=err,
             achieved=achieved,
             mfu=achieved / peak if peak else None,
+            peak=peak,
             speedup=cmp.ratio_interval(),
         )
         mfu = f", MFU {results[mode]['mfu'] * 100:.2f} %" if peak else ""
@@ -132,7 +142,11 @@ def main() -> None:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for mode, r in results.items():
-        mfu = f"{r['mfu'] * 100:.2f} %" if r["mfu"] is not None else "n/a (no known peak)"
+        mfu = (
+            f"{r['mfu'] * 100:.2f} % of {r['peak'] / 1e9:.0f} GFLOP/s"
+            if r["mfu"] is not None
+            else "n/a (no known peak)"
+        )
         rows.append(
             f"| {mode} | {r['sec'] / args.sections * 1e3:.1f} | **{r['speedup'][0]:.2f}x** "
             f"[{r['speedup'][1]:.2f}, {r['speedup'][2]:.2f}] | {r['first']:.1f} s | "
@@ -141,11 +155,12 @@ def main() -> None:
     dev = args.device.split(":")[0]
     write_section(
         f"Precision and compilation ({dev})",
-        f"`fpeval.sampling.engine.generate_latents` with the shipped `mini`, vanilla, batch {args.batch} held-out images, "
+        f"`fpeval.sampling.engine.generate_latents` with the shipped `mini-v2`, vanilla, batch {args.batch} held-out images, "
         f"{args.sections} sections x {args.steps} UniPC steps; each mode against float32 on the interleaved harness "
         f"over {args.repeats} rounds after a first run (which includes compilation). "
-        f"Model FLOPs counted by `torch.utils.flop_counter`: {flops_per_section / 1e9:.2f} GFLOP per section per "
-        "video. MFU uses the GPU's dense tensor-core peak for the mode's precision (TF32 for float32).\n\n"
+        f"Model FLOPs counted by `torch.utils.flop_counter` (CPU attention included): {flops_per_section / 1e9:.2f} GFLOP "
+        "per section per video. MFU = achieved ÷ the dense peak of the mode's precision: a GPU's tensor-core figure "
+        "(TF32 for float32), on CPU the measured 2048 × 2048 matmul peak in float32 or bfloat16 (best of 30).\n\n"
         f"Command: `{command()}`  \n"
         f"Machine: {machine(args.device)}\n\n" + "\n".join(rows),
     )

@@ -9,11 +9,19 @@ import re
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import register_flop_formula, sdpa_flop_count
 
 from fpeval.artifacts import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
+
+
+@register_flop_formula(torch.ops.aten._scaled_dot_product_flash_attention_for_cpu)
+def _cpu_attention_flops(query_shape, key_shape, value_shape, *args, out_val=None, **kwargs) -> int:
+    """The CPU flash-attention kernel's FLOPs (torch's counter knows only the GPU kernels); registered
+    when any benchmark imports this module, so every FLOP count includes CPU attention."""
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
 def wall_time(fn, device: str) -> tuple[float, object]:
@@ -28,6 +36,19 @@ def wall_time(fn, device: str) -> tuple[float, object]:
     if cuda:
         torch.cuda.synchronize()
     return time.perf_counter() - t0, out
+
+
+def matmul_peak(
+    dtype: torch.dtype = torch.float32, *, threads: int | None = None, size: int = 2048, repeats: int = 10
+) -> float:
+    """Best CPU matmul FLOP/s in ``dtype`` over ``repeats`` (size x size) products (on ``threads`` torch
+    threads if given): the measured peak that CPU floors and MFU are taken against."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    a @ b  # warm-up
+    best = min(wall_time(lambda: a @ b, "cpu")[0] for _ in range(repeats))
+    return 2 * size**3 / best
 
 
 def add_run_args(ap, *, sections: int, steps: int, repeats: int = 3, batch: int | None = None) -> None:

@@ -259,8 +259,13 @@ class FramePackMini(nn.Module):
         levels, level_of = torch.unique(sig, return_inverse=True)
         temb = F.silu(self.time_mlp(timestep_embedding(levels, 256)))  # (levels, dim)
         # when every video has the same levels in the same places (the usual case), one (N, 6 * dim)
-        # modulation broadcasts over the batch instead of a (B, N, 6 * dim) copy per block
-        shared = level_of[0] if bool((level_of == level_of[:1]).all()) else level_of
+        # modulation broadcasts over the batch instead of a (B, N, 6 * dim) copy per block; a compiled
+        # model keeps the per-video rows (the test would split its graph, and it fuses the gather anyway)
+        shared = (
+            level_of
+            if torch.compiler.is_compiling() or not bool((level_of == level_of[:1]).all())
+            else level_of[0]
+        )
         n_sec = packed.section.stop - packed.section.start
         p = self.config.patch_size
         out = self._trunk(tokens, temb, shared, cos, sin, n_sec, t, context, cond)
