@@ -180,6 +180,22 @@ def find_weights(
         ) from e
 
 
+def find_vbench_hub_file(
+    what: str, filename: str, *, key: str, env: str, folder: str, hf_repo: str, explicit=None
+) -> Path:
+    """One weights file as VBench keeps it: in ``~/.cache/vbench/<folder>/``, else in (or fetched into)
+    the HF cache of ``hf_repo``; ``key`` names it for ``--weights key=...``."""
+    return find_weights(
+        what,
+        [filename],
+        explicit=explicit,
+        env=env,
+        flag=f"--weights {key}=/path/to/{filename}",
+        search_dirs=[vbench_cache_dir() / folder, *hf_repo_dirs(hf_repo)],
+        source=Source(hf_repo=hf_repo, hf_files=(filename,)),
+    )
+
+
 def build_from_checkpoint(path: str | os.PathLike, key: str, build: Callable, layout: str):
     """Read a torch checkpoint, take ``checkpoint[key]`` when it is there (the state dict otherwise) and
     ``build`` the model from it; a file of another layout is a one-line MissingWeightsError naming the

@@ -33,11 +33,8 @@ from torch import nn
 from metrics.frames import Video
 from metrics.metric import Metric
 from metrics.weights import (
-    Source,
     build_from_checkpoint,
-    find_weights,
-    hf_repo_dirs,
-    vbench_cache_dir,
+    find_vbench_hub_file,
 )
 
 AMT_ENV = "FPEVAL_AMT_WEIGHTS"
@@ -49,17 +46,14 @@ MIN_SIDE = 128
 
 
 def amt_path(path: str | os.PathLike | None = None) -> Path:
-    return find_weights(
+    return find_vbench_hub_file(
         "AMT-S weights (VBench motion smoothness)",
-        [AMT_FILE],
-        explicit=path,
+        AMT_FILE,
+        key="amt",
         env=AMT_ENV,
-        flag=f"--weights amt=/path/to/{AMT_FILE}",
-        search_dirs=[
-            vbench_cache_dir() / "amt_model",
-            *hf_repo_dirs(AMT_HF_REPO),
-        ],
-        source=Source(hf_repo=AMT_HF_REPO, hf_files=(AMT_FILE,)),
+        folder="amt_model",
+        hf_repo=AMT_HF_REPO,
+        explicit=path,
     )
 
 

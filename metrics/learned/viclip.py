@@ -31,12 +31,9 @@ from torch import nn
 from metrics.frames import Video
 from metrics.metric import VIDEO_FRAME, Metric
 from metrics.weights import (
-    Source,
     build_from_checkpoint,
     count_layers,
-    find_weights,
-    hf_repo_dirs,
-    vbench_cache_dir,
+    find_vbench_hub_file,
 )
 
 VICLIP_ENV = "FPEVAL_VICLIP_WEIGHTS"
@@ -50,17 +47,14 @@ HEAD_WIDTH = 64  # CLIP's attention heads are 64 wide: heads = width / 64
 
 
 def viclip_path(path: str | os.PathLike | None = None) -> Path:
-    return find_weights(
+    return find_vbench_hub_file(
         "ViCLIP weights (InternVid-10M-FLT)",
-        [VICLIP_FILE],
-        explicit=path,
+        VICLIP_FILE,
+        key="viclip",
         env=VICLIP_ENV,
-        flag=f"--weights viclip=/path/to/{VICLIP_FILE}",
-        search_dirs=[
-            vbench_cache_dir() / "ViCLIP",
-            *hf_repo_dirs(VICLIP_HF_REPO),
-        ],
-        source=Source(hf_repo=VICLIP_HF_REPO, hf_files=(VICLIP_FILE,)),
+        folder="ViCLIP",
+        hf_repo=VICLIP_HF_REPO,
+        explicit=path,
     )
 
 
